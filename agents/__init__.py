@@ -1,0 +1,1 @@
+"""convosim.agents"""

@@ -1,0 +1,160 @@
+"""A deterministic assistant that understands the domain's phrasings.
+
+It parses each user message into tool requests (slots typed by the parameter schemas), asks for
+missing required values, confirms every write before running it, and answers from tool outputs.
+Its only inputs are the observation a deployed assistant would have; it never sees the task.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from convosim.agents.offline_language import (
+    AFFIRM_RE,
+    ASK,
+    CANCELLED,
+    CLOSING_RE,
+    CONFIRM_END,
+    CORRECTION_RE,
+    DENY_RE,
+    FAREWELL,
+    NOT_UNDERSTOOD,
+    READBACK_RE,
+    SUPPLY_RE,
+    answer_text,
+    error_text,
+    label,
+    pairs,
+)
+from convosim.agents.policies import AssistantAction, AssistantObservation, PlannedCall
+from convosim.environments.phrasing import PhraseBook, convert, render_value, slot_pattern
+
+from convosim.models import ToolSpec
+
+
+@dataclass
+class _Pending:
+    tool: ToolSpec
+    args: dict[str, Any]
+    confirmed: bool = False
+    asked: set[str] = field(default_factory=set)
+
+
+class OfflineAssistantPolicy:
+    def __init__(self, book: PhraseBook) -> None:
+        self.tools = book.tools
+        self.book = book
+        self.queue: list[_Pending] = []
+        self.awaiting: Literal["value", "confirm"] | None = None
+        self.asked_param: str | None = None
+        self.answers: list[str] = []
+        self.running: _Pending | None = None
+
+    async def act(self, observation: AssistantObservation) -> AssistantAction:
+        last = observation.messages[-1]
+        if last["role"] == "tool":
+            return self._on_tool_result(observation.messages)
+        self.answers = []
+        return self._on_user(str(last.get("content") or ""), observation.messages)
+
+    # --- user turns -------------------------------------------------------------------------
+    def _on_user(self, text: str, messages: tuple[dict[str, Any], ...]) -> AssistantAction:
+        if self.awaiting == "confirm":
+            return self._on_confirmation(text)
+        if self.awaiting == "value":
+            return self._on_value(text)
+        readback = READBACK_RE.search(text)
+        if readback:
+            return self._check_readback(readback.group("label"), readback.group("value"), messages)
+        requests = self.book.parse(text)
+        if not requests:
+            if CLOSING_RE.search(text):
+                return AssistantAction(content=FAREWELL)
+            return AssistantAction(content=NOT_UNDERSTOOD)
+        self.queue.extend(_Pending(self.tools[r.tool], dict(r.args)) for r in requests)
+        return self._advance()
+
+    def _on_value(self, text: str) -> AssistantAction:
+        pending, name = self.queue[0], self.asked_param
+        assert name is not None
+        schema = pending.tool.properties[name]
+        m = SUPPLY_RE.search(text)
+        raw = m.group("value") if m else text.strip().rstrip(".")
+        if re.fullmatch(slot_pattern(schema), raw, re.IGNORECASE) is None:
+            return self._say(f"Sorry, that doesn't look like a valid {label(name)}. " + ASK.format(label=label(name)))
+        pending.args[name] = convert(raw, schema)
+        self.awaiting = None
+        return self._advance()
+
+    def _on_confirmation(self, text: str) -> AssistantAction:
+        pending = self.queue[0]
+        corrections = list(CORRECTION_RE.finditer(text))
+        if corrections:
+            for m in corrections:
+                name = next((p for p in pending.tool.properties if label(p) == m.group("label").lower()), None)
+                if name is not None:
+                    pending.args[name] = convert(m.group("value"), pending.tool.properties[name])
+            return self._advance()
+        if AFFIRM_RE.search(text) and not DENY_RE.search(text):
+            pending.confirmed = True
+            self.awaiting = None
+            return self._advance()
+        if DENY_RE.search(text):
+            self.queue.pop(0)
+            self.awaiting = None
+            self.answers.append(CANCELLED)
+            return self._advance()
+        return self._advance()
+
+    def _check_readback(self, field_label: str, value: str, messages: tuple[dict[str, Any], ...]) -> AssistantAction:
+        """Answer "the X is now Y, right?" from the most recent tool output that has an X."""
+        for message in reversed(messages):
+            if message["role"] != "tool":
+                continue
+            output = json.loads(message["content"])
+            for row in output if isinstance(output, list) else [output]:
+                for name, actual in row.items() if isinstance(row, dict) else []:
+                    if label(name) == field_label.lower():
+                        if render_value(actual) == value:
+                            return self._say(f"Yes, that's correct: the {field_label} is {value}.")
+                        return self._say(f"Actually, my records show the {field_label} is {render_value(actual)}.")
+        return self._say(f"I don't have a {field_label} on record from this conversation.")
+
+    # --- tool results -----------------------------------------------------------------------
+    def _on_tool_result(self, messages: tuple[dict[str, Any], ...]) -> AssistantAction:
+        output = json.loads(messages[-1]["content"])
+        kind = self.running.tool.kind if self.running else "read"
+        self.running = None
+        if isinstance(output, dict) and set(output) == {"error"}:
+            self.answers.append(error_text(str(output["error"])))
+        else:
+            self.answers.append(answer_text(kind, output))
+        return self._advance()
+
+    # --- planning ---------------------------------------------------------------------------
+    def _advance(self) -> AssistantAction:
+        if self.queue:
+            pending = self.queue[0]
+            missing = [p for p in pending.tool.required if p not in pending.args]
+            if missing:
+                self.awaiting, self.asked_param = "value", missing[0]
+                return self._say(ASK.format(label=label(missing[0])))
+            if pending.tool.kind == "write" and not pending.confirmed:
+                self.awaiting = "confirm"
+                return self._say(
+                    f"Just to confirm, I'll {label(pending.tool.name)} with {pairs(pending.args)}. {CONFIRM_END}"
+                )
+            self.queue.pop(0)
+            self.running = pending
+            return AssistantAction(tool_calls=(PlannedCall(name=pending.tool.name, arguments=pending.args),))
+        if self.answers:
+            return self._say("Is there anything else I can help you with?")
+        return self._say(NOT_UNDERSTOOD)
+
+    def _say(self, text: str) -> AssistantAction:
+        content = " ".join([*self.answers, text])
+        self.answers = []
+        return AssistantAction(content=content)

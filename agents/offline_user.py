@@ -1,0 +1,288 @@
+"""A deterministic user simulator that follows the behavioural rules.
+
+It voices one or two sub-goals per message from the tools' phrasings (mixing phrasings, sometimes
+leaving a value out so the assistant has to ask), reacts to every answer, sometimes slips on a
+value and corrects it when the assistant reads the change back, learns values it needs later from
+the assistant's answers, and ends with an explicit end marker only after every sub-goal has been
+answered, including every confirmed change actually being reported as done.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from convosim.agents.offline_language import (
+    ANSWER_RE,
+    ASK_RE,
+    CONFIRM_END,
+    CONFIRM_RE,
+    CORRECTION,
+    DONE,
+    ERROR_PREFIX,
+    NOT_UNDERSTOOD,
+    READBACK,
+    heard_values,
+    label,
+)
+from convosim.agents.policies import UserAction, UserObservation
+from convosim.environments.phrasing import PhraseBook, Phrasing, convert, render_value
+from convosim.rules.user_rules import Persona, UserRules
+
+from convosim.models import REF_PATTERN, ToolRequest, ToolSpec, UserTask
+
+REACTIONS = {
+    ("polite", "terse"): ["Thanks.", "Great, thank you.", "Perfect, thanks."],
+    ("polite", "verbose"): [
+        "Thank you so much, that's really helpful.",
+        "Wonderful, thanks for sorting that out so quickly.",
+        "That's great, I appreciate it.",
+    ],
+    ("impatient", "terse"): ["OK.", "Fine.", "Got it."],
+    ("impatient", "verbose"): [
+        "Alright, that took a while but fine.",
+        "OK, good, let's keep going.",
+        "Fine, that's what I expected.",
+    ],
+}
+GREETINGS = {
+    "terse": ["Hi.", "Hello."],
+    "verbose": ["Hi there, I hope you can help me.", "Hello! I need a hand."],
+}
+CLOSINGS = {
+    "terse": ["That's all, thanks!", "That's all I needed."],
+    "verbose": ["That's all I needed today, thanks for your help!", "That's all for now, have a nice day!"],
+}
+AFFIRM = {
+    "terse": ["Yes, go ahead.", "Yes, please."],
+    "verbose": ["Yes, that's right, please go ahead.", "Yes, please go ahead with that."],
+}
+COMPLAINT = "Hmm, that's not what I hoped for."
+
+
+@dataclass
+class _InFlight:
+    subgoal: int  # 1-based
+    tool: ToolSpec
+    args: dict[str, Any]  # the values the user means
+    slip: tuple[str, Any] | None = None  # (param, wrong value) said instead of the right one
+    phrasing: Phrasing | None = None
+
+
+class OfflineUserPolicy:
+    def __init__(self, book: PhraseBook, rules: UserRules, persona: Persona, seed: int) -> None:
+        self.tools = book.tools
+        self.rules = rules
+        self.rng = random.Random(seed)
+        self.book = book
+        self.temperament = (
+            persona.temperament if persona.temperament != "mixed" else self.rng.choice(["polite", "impatient"])
+        )
+        self.verbosity = persona.verbosity if persona.verbosity != "mixed" else self.rng.choice(["terse", "verbose"])
+        self.slip_rate = persona.slip_rate
+        self.task: UserTask | None = None
+        self.cursor: dict[int, int] = {}
+        self.failed: set[int] = set()
+        self.heard: dict[tuple[int, str], Any] = {}
+        self.in_flight: list[_InFlight] = []
+        self.misunderstandings = 0
+
+    # --- the one policy method --------------------------------------------------------------
+    async def act(self, observation: UserObservation) -> UserAction:
+        if self.task is None:
+            self.task = observation.task
+            self.cursor = {k: 0 for k in range(1, len(self.task.subgoals) + 1)}
+            opening = self.rng.choice(GREETINGS[self.verbosity])
+            return self._next_request(prefix=opening)
+        reply = observation.history[-1].text
+        ask = ASK_RE.search(reply)
+        answered = len(ANSWER_RE.findall(reply))
+        self._learn(reply)
+        changed = [i for i in self.in_flight[:answered] if i.tool.kind == "write"]
+        self._mark_answered(answered, failed=ERROR_PREFIX in reply)
+        if changed and DONE in reply and not self.in_flight and not ask:
+            readback = self._readback(changed[-1], reply)
+            if readback is not None:
+                return readback
+        if ask:
+            return self._supply(ask.group("label"))
+        if CONFIRM_END in reply:
+            return self._confirm(reply)
+        if NOT_UNDERSTOOD in reply and self.in_flight:
+            self.misunderstandings += 1
+            if self.misunderstandings >= self.rules.max_misunderstandings:
+                return UserAction(content="This isn't working, I'll try again later.", done=True, end_reason="hopeless")
+            return UserAction(content=self._voice(self.in_flight, rephrase=True))
+        if self.in_flight:
+            # Something came back that does not settle our open requests: say so, and ask again.
+            return UserAction(content=f"{COMPLAINT} {self._voice(self.in_flight, rephrase=True)}")
+        prefix = COMPLAINT if ERROR_PREFIX in reply else self.rng.choice(REACTIONS[(self.temperament, self.verbosity)])
+        return self._next_request(prefix=prefix)
+
+    # --- reading the assistant --------------------------------------------------------------
+    def _learn(self, reply: str) -> None:
+        """Remember values the assistant stated that later requests will need."""
+        assert self.task is not None
+        wanted: dict[int, set[str]] = {}
+        for sg in self.task.subgoals:
+            for req in sg.requests:
+                for value in req.args.values():
+                    m = REF_PATTERN.match(value) if isinstance(value, str) else None
+                    if m:
+                        wanted.setdefault(int(m.group(1)), set()).add(m.group(2))
+        open_subgoals = {f.subgoal for f in self.in_flight}
+        for k in open_subgoals & set(wanted):
+            for name, raw in heard_values(reply, sorted(wanted[k])).items():
+                self.heard.setdefault((k, name), raw)
+
+    def _mark_answered(self, count: int, failed: bool) -> None:
+        for item in self.in_flight[:count]:
+            self.cursor[item.subgoal] += 1
+            if failed:
+                self.failed.add(item.subgoal)
+        self.in_flight = self.in_flight[count:]
+        if count:
+            self.misunderstandings = 0
+
+    # --- moves ---
+    def _readback(self, item: _InFlight, reply: str) -> UserAction | None:
+        """Unsure the change went through? Read one changed value back (not the record's id)."""
+        if self.rng.random() >= self.rules.confirm_changes_probability:
+            return None
+        names = [n for n in item.args if not n.endswith("_id")]
+        heard = heard_values(reply, names)
+        if not heard:
+            return None
+        name = self.rng.choice(sorted(heard))
+        return UserAction(content=READBACK.format(label=label(name), value=heard[name]))
+
+    def _supply(self, asked_label: str) -> UserAction:
+        for item in self.in_flight:
+            for name, value in item.args.items():
+                if label(name) == asked_label:
+                    said = item.slip[1] if item.slip and item.slip[0] == name else value
+                    text = (
+                        f"It's {render_value(said)}."
+                        if self.verbosity == "terse"
+                        else f"Sure, the {label(name)} is {render_value(said)}."
+                    )
+                    return UserAction(content=text)
+        return UserAction(content="I'm not sure, sorry.")
+
+    def _confirm(self, reply: str) -> UserAction:
+        m = CONFIRM_RE.search(reply)
+        item = next((i for i in self.in_flight if m and label(i.tool.name) == m.group("action")), None)
+        if item is None or m is None:
+            return UserAction(content="No, that's not what I asked for.")
+        read_back = m.group("pairs")
+        wrong = [name for name, value in item.args.items() if f"{label(name)}: {render_value(value)}" not in read_back]
+        if wrong:
+            item.slip = None
+            fixes = " ".join(CORRECTION.format(label=label(n), value=render_value(item.args[n])) for n in wrong)
+            return UserAction(content=fixes)
+        return UserAction(content=self.rng.choice(AFFIRM[self.verbosity]))
+
+    def _next_request(self, prefix: str) -> UserAction:
+        batch = self._choose_batch()
+        if not batch:
+            if self._all_done():
+                return UserAction(
+                    content=f"{prefix} {self.rng.choice(CLOSINGS[self.verbosity])}",
+                    done=True,
+                    end_reason="completed" if not self.failed else "hopeless",
+                )
+            return UserAction(
+                content=f"{prefix} I can't go on without the details I asked for. Goodbye.",
+                done=True,
+                end_reason="hopeless",
+            )
+        self.in_flight = batch
+        return UserAction(content=f"{prefix} {self._voice(batch)}")
+
+    # --- planning ---------------------------------------------------------------------------
+    def _all_done(self) -> bool:
+        assert self.task is not None
+        return all(self.cursor[k] >= len(sg.requests) for k, sg in enumerate(self.task.subgoals, start=1))
+
+    def _resolve(self, subgoal: int, request: ToolRequest) -> dict[str, Any] | None:
+        tool = self.tools[request.tool]
+        args: dict[str, Any] = {}
+        for name, value in request.args.items():
+            m = REF_PATTERN.match(value) if isinstance(value, str) else None
+            if m:
+                raw = self.heard.get((int(m.group(1)), m.group(2)))
+                if raw is None:
+                    return None
+                value = convert(raw, tool.properties[name])
+            args[name] = value
+        return args
+
+    def _choose_batch(self) -> list[_InFlight]:
+        assert self.task is not None
+        limit = self.rules.max_subgoals_per_message
+        want = 1
+        while want < limit and self.rng.random() < self.rules.join_probability:
+            want += 1
+        want = max(want, self.rules.min_subgoals_per_message)
+        batch: list[_InFlight] = []
+        for k, sg in enumerate(self.task.subgoals, start=1):
+            if self.cursor[k] >= len(sg.requests):
+                continue
+            request = sg.requests[self.cursor[k]]
+            args = self._resolve(k, request)
+            if args is None:
+                break  # sub-goals are ordered: don't skip ahead of one that is waiting on data
+            batch.append(_InFlight(k, self.tools[request.tool], args, slip=self._maybe_slip(request.tool, args)))
+            if len(batch) >= want or self.tools[request.tool].kind == "write":
+                break
+        return batch
+
+    def _maybe_slip(self, tool_name: str, args: dict[str, Any]) -> tuple[str, Any] | None:
+        tool = self.tools[tool_name]
+        if tool.kind != "write" or self.rng.random() >= self.slip_rate:
+            return None
+        for name, value in args.items():
+            schema = tool.properties[name]
+            if name in tool.required and name.endswith("_id"):
+                continue  # people slip on details, not on the record they are talking about
+            if "enum" in schema and len(schema["enum"]) > 1:
+                return name, next(v for v in schema["enum"] if v != value)
+            if schema.get("type") == "string" and re.search(r"\d\d", str(value)):
+                s = str(value)
+                i = re.search(r"\d\d", s).start()  # type: ignore[union-attr]
+                swapped = s[:i] + s[i + 1] + s[i] + s[i + 2 :]
+                if swapped != s:
+                    return name, swapped
+        return None
+
+    # --- speaking ---------------------------------------------------------------------------
+    def _voice(self, batch: list[_InFlight], rephrase: bool = False) -> str:
+        sentences = []
+        for i, item in enumerate(batch):
+            options = self._expressible(item)
+            if rephrase and item.phrasing is not None and len(options) > 1:
+                options = [o for o in options if o.template != item.phrasing.template]
+            item.phrasing = self.rng.choice(options)
+            said = dict(item.args)
+            if item.slip:
+                said[item.slip[0]] = item.slip[1]
+            text = item.phrasing.render({k: v for k, v in said.items() if k in item.phrasing.slots})
+            if i:
+                first = text.split(" ", 1)[0]
+                text = "Also, " + (text if first == "I" or first.startswith("I'") else text[0].lower() + text[1:])
+            sentences.append(text)
+        return " ".join(sentences)
+
+    def _expressible(self, item: _InFlight) -> list[Phrasing]:
+        """Phrasings that say every optional value we mean and need nothing we don't have."""
+        optional = {k for k in item.args if k not in item.tool.required}
+        options = [
+            p for p in self.book.by_tool[item.tool.name] if set(p.slots) <= set(item.args) and optional <= set(p.slots)
+        ]
+        complete = [p for p in options if set(p.slots) == set(item.args)]
+        # Mostly say everything at once; sometimes leave a required value for the assistant to ask.
+        if complete and (len(options) == len(complete) or self.rng.random() < 0.4):
+            return complete
+        return options or list(self.book.by_tool[item.tool.name])

@@ -1,0 +1,133 @@
+"""The event bus: a thin layer over autogen-core's SingleThreadedAgentRuntime.
+
+Role logic (agents/) never imports autogen: a role is an object with `handle(event) -> events`,
+built per session by a factory. This module turns each role into an autogen agent type with one
+instance per session (agent key = session id), routes every event to the topic named by its
+`recipient` (topic source = session id, so the runtime needs one subscription per role, never one
+per session), serialises handling per agent instance, turns handler exceptions into
+`SessionFailed` events, and lets a recorder observe every published message in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import traceback
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
+
+import structlog
+from autogen_core import (
+    AgentId,
+    BaseAgent,
+    DefaultInterventionHandler,
+    DropMessage,
+    MessageContext,
+    SingleThreadedAgentRuntime,
+    TopicId,
+    TypeSubscription,
+)
+
+from convosim.messages import BaseEvent, SessionFailed
+from convosim.models import Role
+
+log = structlog.get_logger("convosim.bus")
+
+
+class RoleLogic(Protocol):
+    """What an agent does with one incoming event: the events it sends in response."""
+
+    async def handle(self, event: BaseEvent) -> Sequence[BaseEvent]: ...
+
+
+RoleFactory = Callable[[str], RoleLogic]
+Observer = Callable[[BaseEvent], Awaitable[None] | None]
+
+
+def topic_for(event: BaseEvent) -> TopicId:
+    return TopicId(type=event.recipient, source=event.session_id)
+
+
+class _BusAgent(BaseAgent):
+    """Adapter from autogen's agent interface to a RoleLogic; one instance per (role, session)."""
+
+    def __init__(self, role: Role, factory: RoleFactory) -> None:
+        super().__init__(description=f"convosim {role}")
+        self._role: Role = role
+        self._logic = factory(self.id.key)
+        # autogen runs each delivery as its own task: without this lock one agent could answer twice.
+        self._lock = asyncio.Lock()
+        self._failures = 0
+
+    async def on_message_impl(self, message: Any, ctx: MessageContext) -> None:
+        async with self._lock:
+            # structlog contextvars do not travel with the message: bind them at the entry point.
+            with structlog.contextvars.bound_contextvars(session_id=self.id.key, agent=self._role):
+                try:
+                    outgoing = list(await self._logic.handle(message))
+                except Exception as exc:
+                    log.error("handler_failed", event_type=type(message).__name__, error=repr(exc))
+                    self._failures += 1
+                    outgoing = [
+                        SessionFailed(
+                            id=f"{self.id.key}-{self._role}-failed-{self._failures}",
+                            session_id=self.id.key,
+                            turn=getattr(message, "turn", 0),
+                            sender=self._role,
+                            recipient="supervisor",
+                            error=f"{self._role}: {exc!r}\n{traceback.format_exc(limit=4)}",
+                        )
+                    ]
+                for event in outgoing:
+                    await self.publish_message(event, topic_for(event))
+
+
+class _Recorder(DefaultInterventionHandler):
+    """Sees every publish before delivery, in one total order (interventions run serially)."""
+
+    def __init__(self, observer: Observer) -> None:
+        self._observer = observer
+
+    async def on_publish(self, message: Any, *, message_context: MessageContext) -> Any | type[DropMessage]:
+        if isinstance(message, BaseEvent):
+            result = self._observer(message)
+            if asyncio.iscoroutine(result):
+                await result
+        return message
+
+
+class Bus:
+    """Owns the runtime; the only module that knows the bus is autogen-core."""
+
+    def __init__(self, observer: Observer | None = None) -> None:
+        handlers = [_Recorder(observer)] if observer is not None else None
+        self._runtime = SingleThreadedAgentRuntime(intervention_handlers=handlers)
+        self._roles: list[Role] = []
+
+    async def register(self, role: Role, factory: RoleFactory) -> None:
+        await _BusAgent.register(
+            self._runtime,
+            role,
+            lambda: _BusAgent(role, factory),
+            skip_class_subscriptions=True,
+            skip_direct_message_subscription=True,
+        )
+        await self._runtime.add_subscription(TypeSubscription(topic_type=role, agent_type=role))
+        self._roles.append(role)
+
+    def start(self) -> None:
+        self._runtime.start()
+
+    async def publish(self, event: BaseEvent) -> None:
+        await self._runtime.publish_message(event, topic_for(event))
+
+    def release(self, session_id: str) -> None:
+        """Drop a finished session's agent instances: autogen-core never evicts them itself."""
+        agents = self._runtime._instantiated_agents  # no public API for eviction (autogen #5374)
+        for role in self._roles:
+            agents.pop(AgentId(role, session_id), None)
+
+    def live_agents(self) -> int:
+        return len(self._runtime._instantiated_agents)
+
+    async def stop(self) -> None:
+        await self._runtime.stop_when_idle()

@@ -1,0 +1,70 @@
+"""Scenario files: which domain and tasks, which policy plays each role, rules and run size."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from convosim.errors import ConvosimError, from_validation_error
+from convosim.rules.user_rules import Persona, UserRules, default_persona, default_rules
+from convosim.yamlio import load_data
+
+
+class RoleConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    policy: Literal["offline"] = "offline"
+
+
+class RolesConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    user: RoleConfig = RoleConfig()
+    assistant: RoleConfig = RoleConfig()
+    tool_executor: RoleConfig = RoleConfig()
+    validator: RoleConfig = RoleConfig()
+
+
+class Limits(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    session_timeout_s: float = Field(120.0, gt=0)
+    max_tool_calls_per_turn: int = Field(6, ge=1)
+    query_timeout_s: float = Field(2.0, gt=0)
+
+
+class Scenario(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    domain: Path
+    tasks: Path
+    sessions: int = Field(50, ge=1)
+    concurrency: int = Field(16, ge=1)
+    seed: int = 0
+    roles: RolesConfig = RolesConfig()
+    rules: UserRules = Field(default_factory=default_rules)
+    persona: Persona = Field(default_factory=default_persona)
+    limits: Limits = Limits()
+
+
+def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
+    """Read a scenario YAML; relative paths are relative to the scenario file."""
+    path = Path(path)
+    data = load_data(path)
+    if not isinstance(data, dict):
+        raise ConvosimError(path, None, "must be a mapping")
+    base = path.parent
+    merged: dict[str, Any] = dict(data)
+    for key, default in (("rules", default_rules()), ("persona", default_persona())):
+        given = data.get(key)
+        if given is None or isinstance(given, dict):
+            merged[key] = {**default.model_dump(), **(given or {})}
+    merged.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        scenario = Scenario.model_validate(merged)
+    except ValidationError as exc:
+        raise from_validation_error(path, exc) from exc
+    return scenario.model_copy(update={"domain": base / scenario.domain, "tasks": base / scenario.tasks})

@@ -1,0 +1,171 @@
+"""Typed, immutable events exchanged on the bus.
+
+Every message an agent sends is one of these frozen pydantic models. They carry enough identity
+(session, turn, sender, recipient) for the recorder to persist them in order and for a viewer to
+replay a session without knowing anything about the agents that produced them. `Event` is the
+tagged union that round-trips through JSON (`EVENT_ADAPTER`).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from convosim.models import Role, UserTask
+
+EndReason = Literal["completed", "hopeless", "max_turns", "error", "timeout"]
+
+
+class BaseEvent(BaseModel):
+    """Fields every bus message carries; `turn` is the dialogue round (one per user message)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    session_id: str
+    turn: int = Field(ge=0)
+    sender: Role
+    recipient: Role
+    ts: float = Field(default_factory=time.time)
+
+
+class SessionStarted(BaseEvent):
+    """Runner -> User. The task is private to the User; no other role ever receives it."""
+
+    type: Literal["session_started"] = "session_started"
+    task: UserTask
+
+
+class UserMessage(BaseEvent):
+    """User -> Assistant. `done` is the explicit end marker of the conversation."""
+
+    type: Literal["user_message"] = "user_message"
+    content: str
+    done: bool = False
+    end_reason: EndReason | None = None
+
+
+class ToolCall(BaseModel):
+    """One function call as an OpenAI-style assistant would emit it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+
+class ToolCallRequest(BaseEvent):
+    """Assistant -> ToolExecutor."""
+
+    type: Literal["tool_call_request"] = "tool_call_request"
+    calls: tuple[ToolCall, ...]
+
+
+class ToolOutput(BaseModel):
+    """The result of one call; `sql` and `changes` are debugging aids, never shown to the assistant."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    call_id: str
+    name: str
+    output: Any
+    is_error: bool = False
+    sql: str | None = None
+    rows_changed: int = 0
+
+
+class ToolResult(BaseEvent):
+    """ToolExecutor -> Assistant."""
+
+    type: Literal["tool_result"] = "tool_result"
+    results: tuple[ToolOutput, ...]
+
+
+class AssistantMessage(BaseEvent):
+    """Assistant -> User: text only; the user never sees tool calls."""
+
+    type: Literal["assistant_message"] = "assistant_message"
+    content: str
+
+
+class ConversationClosed(BaseEvent):
+    """User -> Supervisor once the user has left (after the assistant answered the end marker)."""
+
+    type: Literal["conversation_closed"] = "conversation_closed"
+    reason: EndReason
+
+
+class SessionFailed(BaseEvent):
+    """Any role -> Supervisor when a handler raised: one session's failure never stops the run."""
+
+    type: Literal["session_failed"] = "session_failed"
+    error: str
+
+
+class SessionEnded(BaseEvent):
+    """Supervisor -> Validator: the final state of the session's database and its transcript."""
+
+    type: Literal["session_ended"] = "session_ended"
+    task_id: str
+    reason: EndReason
+    state_hash: str
+    state_diff: dict[str, Any]
+    transcript: tuple[Event, ...]
+
+
+class Reason(BaseModel):
+    """A machine-readable verdict reason: a stable `code` plus free-form `detail`."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    code: str
+    detail: Any = None
+
+
+class Verdict(BaseEvent):
+    """Validator -> Supervisor."""
+
+    type: Literal["verdict"] = "verdict"
+    accepted: bool
+    reasons: tuple[Reason, ...] = ()
+    subgoals_total: int = 0
+    subgoals_completed: int = 0
+
+
+Event = Annotated[
+    SessionStarted
+    | UserMessage
+    | ToolCallRequest
+    | ToolResult
+    | AssistantMessage
+    | ConversationClosed
+    | SessionFailed
+    | SessionEnded
+    | Verdict,
+    Field(discriminator="type"),
+]
+
+SessionEnded.model_rebuild()
+EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+EVENT_TYPES: tuple[type[BaseEvent], ...] = (
+    SessionStarted,
+    UserMessage,
+    ToolCallRequest,
+    ToolResult,
+    AssistantMessage,
+    ConversationClosed,
+    SessionFailed,
+    SessionEnded,
+    Verdict,
+)
+
+
+def event_from_json(data: str | bytes) -> BaseEvent:
+    return EVENT_ADAPTER.validate_json(data)  # type: ignore[return-value]
+
+
+def event_to_json(event: BaseEvent) -> str:
+    return event.model_dump_json()

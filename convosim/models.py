@@ -1,0 +1,126 @@
+"""Data models shared by every layer: roles, tools, tasks, rubrics.
+
+These are plain data; behaviour lives in `environments`, `rules`, `agents` and `runners`.
+The split between `Task` (the whole truth, seen by the runner and validator) and `UserTask`
+(what the user simulator is allowed to know) is the privacy boundary of the design.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Role = Literal["runner", "user", "assistant", "tool_executor", "validator", "supervisor"]
+
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+REF_PATTERN = re.compile(r"^\$\{(\d+)\.([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ToolSpec(Frozen):
+    """A domain tool: public documentation (name, description, parameters, phrasings) plus its SQL."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str = Field(min_length=1)
+    kind: Literal["read", "write"]
+    returns: Literal["one", "many"] = "one"
+    parameters: dict[str, Any] = Field(default_factory=lambda: {"type": "object", "properties": {}})
+    sql: str | None = None
+    phrasings: tuple[str, ...] = Field(min_length=1)
+    output_schema: dict[str, Any] | None = None
+
+    @field_validator("parameters")
+    @classmethod
+    def _object_schema(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if value.get("type") != "object":
+            raise ValueError("must be a JSON schema with type: object")
+        props = value.get("properties", {})
+        if not isinstance(props, dict):
+            raise ValueError("properties must be a mapping")
+        for name, prop in props.items():
+            if not re.match(NAME_PATTERN, name):
+                raise ValueError(f"parameter name {name!r} is not an identifier")
+            if not isinstance(prop, dict) or "type" not in prop:
+                raise ValueError(f"parameter {name!r} needs a type")
+        for name in value.get("required", []):
+            if name not in props:
+                raise ValueError(f"required parameter {name!r} is not in properties")
+        return value
+
+    @property
+    def properties(self) -> dict[str, dict[str, Any]]:
+        return self.parameters.get("properties", {})
+
+    @property
+    def required(self) -> tuple[str, ...]:
+        return tuple(self.parameters.get("required", ()))
+
+    def openai(self) -> dict[str, Any]:
+        """The tool as an OpenAI `tools` entry: what a real assistant is shown."""
+        return {
+            "type": "function",
+            "function": {"name": self.name, "description": self.description, "parameters": self.parameters},
+        }
+
+
+class ToolRequest(Frozen):
+    """One gold call. An argument may be a reference `${K.field}` to sub-goal K's output (1-based)."""
+
+    tool: str
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class SubGoal(Frozen):
+    description: str = Field(min_length=1)
+    requests: tuple[ToolRequest, ...] = Field(min_length=1)
+    # Output fields of this sub-goal's calls whose values the user must end up being told.
+    facts: tuple[str, ...] = ()
+
+
+class Task(Frozen):
+    id: str = Field(min_length=1)
+    context: str = ""
+    goal: str = Field(min_length=1)
+    subgoals: tuple[SubGoal, ...] = Field(min_length=1)
+
+    def user_view(self) -> UserTask:
+        """What the user simulator may know: the goal and sub-goals, without rubric facts."""
+        return UserTask(
+            id=self.id,
+            context=self.context,
+            goal=self.goal,
+            subgoals=tuple(UserSubGoal(description=s.description, requests=s.requests) for s in self.subgoals),
+        )
+
+
+class UserSubGoal(Frozen):
+    description: str
+    requests: tuple[ToolRequest, ...]
+
+
+class UserTask(Frozen):
+    id: str
+    context: str
+    goal: str
+    subgoals: tuple[UserSubGoal, ...]
+
+
+class Fact(Frozen):
+    subgoal: int
+    field: str
+    value: Any
+
+
+class Rubric(Frozen):
+    """What the validator judges against: the expected end state and facts, from a gold replay."""
+
+    task_id: str
+    expected_state_hash: str
+    expected_diff: dict[str, Any]
+    facts: tuple[Fact, ...]
+    gold_calls: tuple[tuple[int, ToolRequest], ...]  # (sub-goal index, resolved call)

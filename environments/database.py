@@ -1,0 +1,124 @@
+"""SQLite state: a template built once per domain, cloned into one private database per session.
+
+The template is serialised to bytes once; a session clone is `deserialize()` of those bytes into
+a fresh in-memory connection, so writes in one session are invisible to every other. Session
+connections run in autocommit mode (explicit transactions only) behind an authorizer that refuses
+ATTACH, PRAGMA writes and extension loading, and a progress handler that stops runaway queries.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import sqlite_utils
+
+DENIED_ACTIONS = {sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH}
+DENIED_FUNCTIONS = {"load_extension", "readfile", "writefile"}
+# Pragmas that only read the schema; any other pragma given an argument is a write and refused.
+READ_PRAGMAS = {"table_info", "table_xinfo", "index_list", "index_info", "foreign_key_list"}
+
+
+def _authorizer(action: int, arg1: str | None, arg2: str | None, _db: str | None, _trigger: str | None) -> int:
+    if action in DENIED_ACTIONS:
+        return sqlite3.SQLITE_DENY
+    if action == sqlite3.SQLITE_PRAGMA and arg2 is not None and (arg1 or "").lower() not in READ_PRAGMAS:
+        return sqlite3.SQLITE_DENY
+    if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() in DENIED_FUNCTIONS:
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
+
+
+class QueryTimeout(RuntimeError):
+    pass
+
+
+class TemplateDatabase:
+    """The domain's pristine state: schema + seed rows, held as serialised bytes."""
+
+    def __init__(self, schema_sql: str, seed: Mapping[str, Sequence[Mapping[str, Any]]]) -> None:
+        conn = sqlite3.connect(":memory:")
+        conn.executescript(schema_sql)
+        db = sqlite_utils.Database(conn)
+        tables = set(db.table_names())
+        for table, rows in seed.items():
+            if table not in tables:
+                raise KeyError(table)
+            db[table].insert_all(rows)  # type: ignore[union-attr]
+        conn.commit()
+        self.tables: tuple[str, ...] = tuple(sorted(tables))
+        self.image: bytes = conn.serialize()
+        conn.close()
+
+    def clone(self, timeout_s: float = 2.0) -> SessionDatabase:
+        return SessionDatabase(self.image, timeout_s=timeout_s)
+
+
+class SessionDatabase:
+    """One session's private, mutable copy of the template."""
+
+    def __init__(self, image: bytes, timeout_s: float = 2.0) -> None:
+        self.conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
+        self.conn.deserialize(image)
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute("PRAGMA foreign_keys = ON")
+        self.conn.set_authorizer(_authorizer)
+        self._timeout_s = timeout_s
+        self._deadline = 0.0
+        self.conn.set_progress_handler(self._check_deadline, 1000)
+
+    def _check_deadline(self) -> int:
+        return 1 if time.monotonic() > self._deadline else 0
+
+    def execute(self, sql: str, params: Mapping[str, Any], write: bool) -> tuple[list[dict[str, Any]], int]:
+        """Run one statement with bound parameters; writes run in their own transaction."""
+        self._deadline = time.monotonic() + self._timeout_s
+        try:
+            if write:
+                self.conn.execute("BEGIN")
+            try:
+                before = self.conn.total_changes
+                cursor = self.conn.execute(sql, dict(params))
+                rows = [dict(r) for r in cursor.fetchall()]
+                changed = self.conn.total_changes - before
+                if write:
+                    self.conn.execute("COMMIT")
+            except BaseException:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+        except sqlite3.OperationalError as exc:
+            if "interrupted" in str(exc):
+                raise QueryTimeout(f"query exceeded {self._timeout_s}s") from exc
+            raise
+        return rows, changed
+
+    def snapshot(self) -> dict[str, list[dict[str, Any]]]:
+        """Every row of every table, in a canonical order (used for hashing and diffs)."""
+        self._deadline = time.monotonic() + 60
+        out: dict[str, list[dict[str, Any]]] = {}
+        for table in self.table_names():
+            rows = self.conn.execute(f'SELECT * FROM "{table}" ORDER BY rowid').fetchall()
+            out[table] = [dict(r) for r in rows]
+        return out
+
+    def primary_keys(self) -> dict[str, tuple[str, ...]]:
+        keys: dict[str, tuple[str, ...]] = {}
+        for table in self.table_names():
+            info = self.conn.execute(f'PRAGMA table_info("{table}")').fetchall()
+            pk = tuple(r["name"] for r in sorted(info, key=lambda r: r["pk"]) if r["pk"])
+            keys[table] = pk
+        return keys
+
+    def table_names(self) -> list[str]:
+        return [
+            r[0]
+            for r in self.conn.execute(
+                "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+            )
+        ]
+
+    def close(self) -> None:
+        self.conn.close()

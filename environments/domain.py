@@ -1,0 +1,210 @@
+"""A domain is a folder a user writes: schema, seed data, policy, tools (and tasks beside them).
+
+`load_domain` checks everything once at load (tool specs, SQL, seed rows) and raises a
+ConvosimError naming the file and field at fault; `Domain.new_session()` hands out isolated
+per-session environments cloned from the template.
+"""
+
+from __future__ import annotations
+
+import csv
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from convosim.environments.database import SessionDatabase, TemplateDatabase
+from convosim.environments.phrasing import PhraseBook
+from convosim.environments.sql_checks import SqlCheckError, check_tool_sql
+from convosim.environments.state import Snapshot, diff, state_hash
+from convosim.environments.tools import ToolError, run_tool
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from convosim.errors import ConvosimError, from_validation_error
+from convosim.messages import ToolOutput
+from convosim.models import ToolSpec
+from convosim.yamlio import load_data
+
+
+class DomainManifest(BaseModel):
+    """Optional `domain.yaml`: names the domain and where its parts live (defaults shown)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    description: str = ""
+    schema_file: str = "schema.sql"
+    seed: str | None = None  # seed.yaml | seed.json | seed/ (one <table>.json/.yaml/.csv each)
+    policy: str = "policy.md"
+    tools: str | None = None  # tools.yaml (a list) | tools/ (one tool per file)
+
+
+@dataclass
+class Domain:
+    name: str
+    root: Path
+    description: str
+    policy: str
+    tools: dict[str, ToolSpec]
+    template: TemplateDatabase
+    keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    snapshot: Snapshot = field(default_factory=dict)
+    template_hash: str = ""
+
+    def __post_init__(self) -> None:
+        probe = self.template.clone()
+        try:
+            self.keys = probe.primary_keys()
+            self.snapshot = probe.snapshot()
+        finally:
+            probe.close()
+        self.template_hash = state_hash(self.snapshot, self.keys)
+
+    def new_session(self) -> SessionEnvironment:
+        return SessionEnvironment(self, self.template.clone())
+
+    def openai_tools(self) -> list[dict[str, Any]]:
+        return [t.openai() for t in self.tools.values()]
+
+
+class SessionEnvironment:
+    """One session's mutable state plus the domain's tools bound to it. Knows nothing of agents."""
+
+    def __init__(self, domain: Domain, db: SessionDatabase) -> None:
+        self.domain = domain
+        self.db = db
+
+    def call(self, call_id: str, name: str, args: Any) -> ToolOutput:
+        tool = self.domain.tools.get(name)
+        if tool is None:
+            return ToolOutput(call_id=call_id, name=name, output={"error": f"unknown tool {name!r}"}, is_error=True)
+        try:
+            output, changed = run_tool(self.db, tool, args)
+        except ToolError as exc:
+            return ToolOutput(call_id=call_id, name=name, output={"error": str(exc)}, is_error=True, sql=tool.sql)
+        return ToolOutput(call_id=call_id, name=name, output=output, sql=tool.sql, rows_changed=changed)
+
+    def state_hash(self) -> str:
+        return state_hash(self.db.snapshot(), self.domain.keys)
+
+    def diff_from_template(self) -> dict[str, Any]:
+        return diff(self.domain.snapshot, self.db.snapshot(), self.domain.keys)
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _find(root: Path, given: str | None, candidates: tuple[str, ...]) -> Path | None:
+    if given is not None:
+        return root / given
+    for name in candidates:
+        if (root / name).exists():
+            return root / name
+    return None
+
+
+def _load_seed(path: Path | None) -> dict[str, list[dict[str, Any]]]:
+    if path is None:
+        return {}
+    if path.is_dir():
+        seed: dict[str, list[dict[str, Any]]] = {}
+        for file in sorted(path.iterdir()):
+            if file.suffix == ".csv":
+                with file.open(newline="", encoding="utf-8") as fh:
+                    seed[file.stem] = list(csv.DictReader(fh))
+            elif file.suffix in (".json", ".yaml", ".yml"):
+                rows = load_data(file)
+                if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+                    raise ConvosimError(file, None, "must be a list of rows (mappings)")
+                seed[file.stem] = rows
+        return seed
+    data = load_data(path)
+    if not isinstance(data, dict):
+        raise ConvosimError(path, None, "must map table names to lists of rows")
+    for table, rows in data.items():
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise ConvosimError(path, str(table), "must be a list of rows (mappings)")
+    return data
+
+
+def _tool_entries(path: Path) -> list[tuple[Path, str, Any]]:
+    """(file, field prefix, raw spec) for every tool in tools.yaml or tools/*.yaml."""
+    if path.is_dir():
+        return [(f, "", load_data(f)) for f in sorted(path.iterdir()) if f.suffix in (".yaml", ".yml", ".json")]
+    data = load_data(path)
+    if isinstance(data, dict) and "tools" in data:
+        data = data["tools"]
+    if not isinstance(data, list):
+        raise ConvosimError(path, None, "must be a list of tools")
+    return [(path, f"tools[{i}]", raw) for i, raw in enumerate(data)]
+
+
+def load_tools(path: Path, tables: set[str]) -> dict[str, ToolSpec]:
+    tools: dict[str, ToolSpec] = {}
+    for file, prefix, raw in _tool_entries(path):
+        if not isinstance(raw, dict):
+            raise ConvosimError(file, prefix or None, "a tool must be a mapping")
+        label = f"tool {raw.get('name', '?')!r}" + (f" ({prefix})" if prefix else "")
+        try:
+            tool = ToolSpec.model_validate(raw)
+        except ValidationError as exc:
+            raise from_validation_error(file, exc, prefix=label) from exc
+        if tool.name in tools:
+            raise ConvosimError(file, label, "duplicate tool name")
+        try:
+            check_tool_sql(tool, tables)
+        except SqlCheckError as exc:
+            raise ConvosimError(file, f"{label}.sql", str(exc)) from exc
+        for i, phrasing in enumerate(tool.phrasings):
+            _check_phrasing(file, f"{label}.phrasings[{i}]", tool, phrasing)
+        tools[tool.name] = tool
+    if not tools:
+        raise ConvosimError(path, None, "defines no tools")
+    return tools
+
+
+def _check_phrasing(file: Path, where: str, tool: ToolSpec, phrasing: str) -> None:
+    for _, slot, _, _ in string.Formatter().parse(phrasing):
+        if slot is not None and slot not in tool.properties:
+            raise ConvosimError(file, where, f"slot {{{slot}}} is not a parameter of the tool")
+
+
+def load_domain(root: str | Path) -> Domain:
+    root = Path(root)
+    if not root.is_dir():
+        raise ConvosimError(root, None, "domain folder not found")
+    manifest = DomainManifest()
+    manifest_path = root / "domain.yaml"
+    if manifest_path.exists():
+        try:
+            manifest = DomainManifest.model_validate(load_data(manifest_path) or {})
+        except ValidationError as exc:
+            raise from_validation_error(manifest_path, exc) from exc
+    schema_path = root / manifest.schema_file
+    if not schema_path.is_file():
+        raise ConvosimError(schema_path, None, "schema file not found")
+    seed_path = _find(root, manifest.seed, ("seed.yaml", "seed.yml", "seed.json", "seed"))
+    seed = _load_seed(seed_path)
+    try:
+        template = TemplateDatabase(schema_path.read_text(encoding="utf-8"), seed)
+    except KeyError as exc:
+        raise ConvosimError(seed_path, str(exc.args[0]), "table is not in the schema") from exc
+    except Exception as exc:  # sqlite errors from the user's schema or seed rows
+        raise ConvosimError(seed_path or schema_path, None, f"cannot build the template database: {exc}") from exc
+    tools_path = _find(root, manifest.tools, ("tools.yaml", "tools.yml", "tools.json", "tools"))
+    if tools_path is None:
+        raise ConvosimError(root / "tools.yaml", None, "file not found")
+    tools = load_tools(tools_path, set(template.tables))
+    ambiguous = PhraseBook(tools).ambiguities()
+    if ambiguous:
+        raise ConvosimError(tools_path, "phrasings", f"ambiguous phrasing: {ambiguous[0]}")
+    policy_path = root / manifest.policy
+    policy = policy_path.read_text(encoding="utf-8").strip() if policy_path.is_file() else ""
+    return Domain(
+        name=manifest.name or root.resolve().name,
+        root=root,
+        description=manifest.description,
+        policy=policy,
+        tools=tools,
+        template=template,
+    )

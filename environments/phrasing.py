@@ -1,0 +1,168 @@
+"""The domain's natural-language phrasings: rendering requests, and parsing them back.
+
+A tool's phrasings ("What's the status of order {order_id}?") are public documentation, like the
+language a real user and assistant share. The offline user renders them with its arguments; the
+offline assistant and the validator parse text back into (tool, arguments) with slots typed by
+the parameter schema. Nothing here knows about tasks or agents.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from dataclasses import dataclass
+from typing import Any
+
+from convosim.models import ToolSpec
+
+EMAIL = r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
+
+
+def render_value(value: Any) -> str:
+    """How a value is written in dialogue text (both sides use the same spelling)."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return str(value)
+
+
+def slot_pattern(schema: dict[str, Any]) -> str:
+    if "enum" in schema:
+        options = sorted((render_value(v) for v in schema["enum"]), key=len, reverse=True)
+        return "|".join(re.escape(o) for o in options)
+    kind = schema.get("type")
+    if kind == "integer":
+        return r"-?\d+"
+    if kind == "number":
+        return r"-?\d+(?:\.\d+)?"
+    if kind == "boolean":
+        return r"yes|no|true|false"
+    fmt = schema.get("format")
+    if fmt == "email":
+        return EMAIL
+    if fmt == "date":
+        return r"\d{4}-\d{2}-\d{2}"
+    if "pattern" in schema:
+        return schema["pattern"].lstrip("^").rstrip("$")
+    return r".+?"
+
+
+def convert(raw: str, schema: dict[str, Any]) -> Any:
+    """Turn matched text back into a value of the parameter's type."""
+    if "enum" in schema:
+        for option in schema["enum"]:
+            if render_value(option).lower() == raw.lower():
+                return option
+    kind = schema.get("type")
+    if kind == "integer":
+        return int(raw)
+    if kind == "number":
+        return float(raw)
+    if kind == "boolean":
+        return raw.lower() in ("yes", "true")
+    return raw.strip()
+
+
+def slots(phrasing: str) -> list[str]:
+    return [name for _, name, _, _ in string.Formatter().parse(phrasing) if name]
+
+
+@dataclass(frozen=True)
+class Phrasing:
+    tool: ToolSpec
+    template: str
+    regex: re.Pattern[str]
+
+    @property
+    def slots(self) -> list[str]:
+        return slots(self.template)
+
+    def render(self, args: dict[str, Any]) -> str:
+        return self.template.format(**{k: render_value(v) for k, v in args.items()})
+
+
+@dataclass(frozen=True)
+class ParsedRequest:
+    tool: str
+    args: dict[str, Any]
+    start: int
+    end: int
+    template: str
+
+
+def compile_phrasing(tool: ToolSpec, template: str) -> Phrasing:
+    parts: list[str] = []
+    for literal, name, _, _ in string.Formatter().parse(template):
+        body = template_literal(literal)
+        parts.append(body)
+        if name:
+            parts.append(f"(?P<{name}>{slot_pattern(tool.properties[name])})")
+    pattern = "".join(parts)
+    # A phrasing ends at its own punctuation followed by a space or the end of the text.
+    pattern += r"(?=\s|$)" if template.rstrip()[-1:] in ".?!" else r"(?=[\s.,;!?]|$)"
+    return Phrasing(tool, template, re.compile(pattern, re.IGNORECASE))
+
+
+def template_literal(literal: str) -> str:
+    words = re.split(r"\s+", literal)
+    return r"\s+".join(re.escape(w) for w in words)
+
+
+class PhraseBook:
+    """All phrasings of a domain; parses free text into the requests it contains."""
+
+    def __init__(self, tools: dict[str, ToolSpec]) -> None:
+        self.tools = tools
+        self.phrasings = [compile_phrasing(t, p) for t in tools.values() for p in t.phrasings]
+        self.by_tool: dict[str, list[Phrasing]] = {}
+        for ph in self.phrasings:
+            self.by_tool.setdefault(ph.tool.name, []).append(ph)
+
+    def parse(self, text: str) -> list[ParsedRequest]:
+        """Non-overlapping requests in `text`, longest match first, in text order."""
+        candidates: list[ParsedRequest] = []
+        for ph in self.phrasings:
+            for m in ph.regex.finditer(text):
+                args = {k: convert(v, ph.tool.properties[k]) for k, v in m.groupdict().items() if v is not None}
+                candidates.append(ParsedRequest(ph.tool.name, args, m.start(), m.end(), ph.template))
+        candidates.sort(key=lambda c: (-(c.end - c.start), c.start))
+        chosen: list[ParsedRequest] = []
+        for c in candidates:
+            if all(c.end <= o.start or c.start >= o.end for o in chosen):
+                chosen.append(c)
+        return sorted(chosen, key=lambda c: c.start)
+
+    def ambiguities(self) -> list[str]:
+        """Phrasings whose rendering with sample values does not parse back to the same call."""
+        problems = []
+        for ph in self.phrasings:
+            schemas = [ph.tool.properties[name] for name in ph.slots]
+            if any("pattern" in s and not s.get("examples") for s in schemas):
+                continue  # no way to invent a matching value; give `examples` to have it checked
+            args = {name: sample_value(ph.tool.properties[name]) for name in ph.slots}
+            text = ph.render(args)
+            parsed = self.parse(text)
+            if len(parsed) != 1 or parsed[0].tool != ph.tool.name or parsed[0].args != args:
+                got = ", ".join(f"{p.tool}{p.args}" for p in parsed) or "nothing"
+                problems.append(f"{ph.tool.name}: {ph.template!r} renders as {text!r}, which parses as {got}")
+        return problems
+
+
+def sample_value(schema: dict[str, Any]) -> Any:
+    if schema.get("examples"):
+        return schema["examples"][0]
+    if "enum" in schema:
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if kind == "integer":
+        return 4217
+    if kind == "number":
+        return 42.5
+    if kind == "boolean":
+        return True
+    if schema.get("format") == "email":
+        return "sam.sample@example.com"
+    if schema.get("format") == "date":
+        return "2026-03-14"
+    return "Sample Value 9"

@@ -1,0 +1,64 @@
+"""Load-time checks of a tool's SQL with sqlglot.
+
+A tool's SQL must be exactly one statement, touch only the domain's tables, match its declared
+kind (read = SELECT, write = INSERT/UPDATE/DELETE), and take its inputs only as named parameters
+that the tool declares. sqlglot's `qualify` does not reject unknown tables, so the referenced
+table set is checked against the schema explicitly.
+"""
+
+from __future__ import annotations
+
+import sqlglot
+from sqlglot import exp
+
+from convosim.models import ToolSpec
+
+WRITE_STATEMENTS = (exp.Insert, exp.Update, exp.Delete)
+
+
+class SqlCheckError(ValueError):
+    """Raised with a message naming what is wrong with a tool's SQL."""
+
+
+def check_tool_sql(tool: ToolSpec, tables: set[str]) -> list[str]:
+    """Validate `tool.sql` against the domain; return the columns it binds as named parameters."""
+    if tool.sql is None:
+        return []
+    try:
+        statements = [s for s in sqlglot.parse(tool.sql, read="sqlite") if s is not None]
+    except sqlglot.errors.ParseError as exc:
+        raise SqlCheckError(f"does not parse as SQLite: {str(exc).splitlines()[0]}") from exc
+    if len(statements) != 1:
+        raise SqlCheckError(f"must be exactly one statement, found {len(statements)}")
+    statement = statements[0]
+    if isinstance(statement, WRITE_STATEMENTS):
+        found_kind = "write"
+    elif isinstance(statement, exp.Select | exp.Union):
+        found_kind = "read"
+    else:
+        raise SqlCheckError(f"statement {statement.key.upper()} is not allowed (only SELECT/INSERT/UPDATE/DELETE)")
+    nested_writes = [n for n in statement.find_all(*WRITE_STATEMENTS) if n is not statement]
+    if found_kind == "read" and nested_writes:
+        found_kind = "write"
+    if found_kind != tool.kind:
+        raise SqlCheckError(f"declared kind {tool.kind!r} but the statement is a {found_kind}")
+
+    cte_names = {cte.alias_or_name.lower() for cte in statement.find_all(exp.CTE)}
+    known = {t.lower() for t in tables}
+    referenced = {t.name.lower() for t in statement.find_all(exp.Table) if t.name}
+    unknown = sorted(referenced - known - cte_names)
+    if unknown:
+        raise SqlCheckError(f"references undeclared table(s) {', '.join(unknown)}")
+
+    placeholders = [p for p in statement.find_all(exp.Placeholder)]
+    if any(not p.name for p in placeholders):
+        raise SqlCheckError("uses positional '?' parameters; use named ones like :order_id")
+    used = {p.name for p in placeholders}
+    declared = set(tool.properties)
+    undeclared = sorted(used - declared)
+    if undeclared:
+        raise SqlCheckError(f"uses parameter(s) {', '.join(':' + u for u in undeclared)} not declared in parameters")
+    missing = sorted(set(tool.required) - used)
+    if missing:
+        raise SqlCheckError(f"required parameter(s) {', '.join(missing)} are never used in the SQL")
+    return sorted(used)

@@ -1,0 +1,60 @@
+"""Tool execution against a session database: argument checks, binding, output shaping.
+
+Arguments are validated against the tool's JSON schema and only ever bound as SQL parameters,
+so a value like `'1; DROP TABLE orders; --'` is data, never SQL.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+import jsonschema
+from convosim.environments.database import QueryTimeout, SessionDatabase
+
+from convosim.models import ToolSpec
+
+
+class ToolError(Exception):
+    """A failed call; its message is returned to the assistant as the tool's output."""
+
+
+def argument_errors(tool: ToolSpec, args: Any) -> list[str]:
+    """Schema violations of `args`, as short human-readable strings (empty when valid)."""
+    if not isinstance(args, dict):
+        return ["arguments must be a JSON object"]
+    validator = jsonschema.Draft202012Validator(tool.parameters)
+    errors = []
+    for err in sorted(validator.iter_errors(args), key=lambda e: list(e.path)):
+        where = ".".join(str(p) for p in err.path)
+        errors.append(f"{where}: {err.message}" if where else err.message)
+    extra = sorted(set(args) - set(tool.properties))
+    errors.extend(f"unknown argument {name!r}" for name in extra)
+    return errors
+
+
+def run_tool(db: SessionDatabase, tool: ToolSpec, args: dict[str, Any]) -> tuple[Any, int]:
+    """Execute `tool` with `args` on `db`; returns (output, rows changed) or raises ToolError."""
+    problems = argument_errors(tool, args)
+    if problems:
+        raise ToolError("invalid arguments: " + "; ".join(problems))
+    if tool.sql is None:
+        raise ToolError(f"tool {tool.name} has no SQL implementation")
+    params = {name: args.get(name) for name in tool.properties}
+    try:
+        rows, changed = db.execute(tool.sql, params, write=tool.kind == "write")
+    except QueryTimeout as exc:
+        raise ToolError(str(exc)) from exc
+    except sqlite3.IntegrityError as exc:
+        raise ToolError(f"rejected by the database: {exc}") from exc
+    except sqlite3.DatabaseError as exc:
+        raise ToolError(f"database error: {exc}") from exc
+    if tool.kind == "write" and changed == 0:
+        raise ToolError("nothing was changed: no matching record")
+    if tool.returns == "many":
+        return rows, changed
+    if rows:
+        return rows[0], changed
+    if tool.kind == "write":
+        return {"rows_changed": changed}, changed
+    raise ToolError("no matching record found")

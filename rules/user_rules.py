@@ -1,0 +1,56 @@
+"""The user's behavioural rules and persona as data; defaults live in user_behaviour.yaml."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class UserRules(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_subgoals_per_message: int = Field(1, ge=1)
+    max_subgoals_per_message: int = Field(2, ge=1)
+    join_probability: float = Field(0.25, ge=0, le=1)
+    react_to_every_answer: bool = True
+    max_turns: int = Field(30, ge=2)
+    max_misunderstandings: int = Field(3, ge=1)
+    # "If unsure a change was made, ask the assistant to confirm it": chance of reading a change back.
+    confirm_changes_probability: float = Field(0.75, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> UserRules:
+        if self.min_subgoals_per_message > self.max_subgoals_per_message:
+            raise ValueError("min_subgoals_per_message exceeds max_subgoals_per_message")
+        return self
+
+
+class Persona(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    verbosity: Literal["terse", "verbose", "mixed"] = "mixed"
+    temperament: Literal["polite", "impatient", "mixed"] = "mixed"
+    # Chance that the user first gives a wrong value for a change, then corrects it on confirmation.
+    slip_rate: float = Field(0.3, ge=0, le=1)
+
+
+@cache
+def defaults() -> dict:
+    text = resources.files("convosim.rules").joinpath("user_behaviour.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)
+
+
+def rule_texts() -> list[str]:
+    return list(defaults()["texts"])
+
+
+def default_rules() -> UserRules:
+    return UserRules.model_validate(defaults()["rules"])
+
+
+def default_persona() -> Persona:
+    return Persona.model_validate(defaults()["persona"])

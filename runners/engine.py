@@ -1,0 +1,180 @@
+"""Session lifecycle on the bus: start, supervise, judge, persist, release.
+
+The engine owns the per-session environments and the recorder's buffers; the four roles only
+ever see the events addressed to them. A per-session supervisor agent turns the user's
+`ConversationClosed` (or any `SessionFailed`) into a `SessionEnded` for the validator and hands
+the verdict back to the engine, which writes the whole session at once and then releases its
+agents and database so memory stays flat over long runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import structlog
+from convosim.environments.domain import Domain, SessionEnvironment
+
+from convosim.bus import Bus, RoleFactory
+from convosim.messages import (
+    BaseEvent,
+    ConversationClosed,
+    EndReason,
+    SessionEnded,
+    SessionFailed,
+    SessionStarted,
+    Verdict,
+)
+from convosim.models import Role, Task
+
+log = structlog.get_logger("convosim.engine")
+
+
+@dataclass(frozen=True)
+class SessionSpec:
+    idx: int
+    session_id: str
+    task: Task
+    trial: int
+
+
+@dataclass
+class SessionOutcome:
+    spec: SessionSpec
+    status: str  # accepted | rejected | failed
+    end_reason: EndReason | None
+    verdict: Verdict | None
+    events: list[BaseEvent]
+    started_at: float
+    error: str | None = None
+
+
+@dataclass
+class _Live:
+    spec: SessionSpec
+    environment: SessionEnvironment
+    done: asyncio.Future[tuple[str, EndReason | None, Verdict | None, str | None]]
+    events: list[BaseEvent] = field(default_factory=list)
+    end_reason: EndReason | None = None
+    ended: bool = False
+
+
+class _Supervisor:
+    """The runner's per-session agent: ends the session and collects the verdict."""
+
+    def __init__(self, session_id: str, engine: Engine) -> None:
+        self.session_id = session_id
+        self.engine = engine
+
+    async def handle(self, event: BaseEvent) -> Sequence[BaseEvent]:
+        live = self.engine.live.get(self.session_id)
+        if live is None or live.done.done():
+            return []
+        if isinstance(event, ConversationClosed) and not live.ended:
+            live.ended = True
+            live.end_reason = event.reason
+            env = live.environment
+            return [
+                SessionEnded(
+                    id=f"{self.session_id}-ended",
+                    session_id=self.session_id,
+                    turn=event.turn,
+                    sender="supervisor",
+                    recipient="validator",
+                    task_id=live.spec.task.id,
+                    reason=event.reason,
+                    state_hash=env.state_hash(),
+                    state_diff=env.diff_from_template(),
+                    transcript=tuple(live.events),
+                )
+            ]
+        if isinstance(event, SessionFailed):
+            live.done.set_result(("failed", "error", None, event.error))
+        elif isinstance(event, Verdict):
+            live.done.set_result(("accepted" if event.accepted else "rejected", live.end_reason, event, None))
+        return []
+
+
+class Engine:
+    def __init__(self, domain: Domain, session_timeout_s: float) -> None:
+        self.domain = domain
+        self.timeout = session_timeout_s
+        self.live: dict[str, _Live] = {}
+        self.bus = Bus(observer=self._record)
+
+    def environment_of(self, session_id: str) -> SessionEnvironment:
+        return self.live[session_id].environment
+
+    def _record(self, event: BaseEvent) -> None:
+        live = self.live.get(event.session_id)
+        if live is not None:
+            live.events.append(event)
+
+    async def start(self, factories: dict[Role, RoleFactory]) -> None:
+        for role, factory in factories.items():
+            await self.bus.register(role, factory)
+        await self.bus.register("supervisor", lambda sid: _Supervisor(sid, self))
+        self.bus.start()
+
+    async def run_session(self, spec: SessionSpec) -> SessionOutcome:
+        started = time.time()
+        loop = asyncio.get_running_loop()
+        live = _Live(spec, self.domain.new_session(), loop.create_future())
+        self.live[spec.session_id] = live
+        structlog.contextvars.bind_contextvars(session_id=spec.session_id, agent="runner")
+        try:
+            await self.bus.publish(
+                SessionStarted(
+                    id=f"{spec.session_id}-start",
+                    session_id=spec.session_id,
+                    turn=0,
+                    sender="runner",
+                    recipient="user",
+                    task=spec.task.user_view(),
+                )
+            )
+            try:
+                status, reason, verdict, error = await asyncio.wait_for(asyncio.shield(live.done), self.timeout)
+            except TimeoutError:
+                status, reason, verdict, error = (
+                    "failed",
+                    "timeout",
+                    None,
+                    f"no verdict after {self.timeout}s",
+                )
+            log.info("session_finished", status=status, end_reason=reason, events=len(live.events))
+            return SessionOutcome(spec, status, reason, verdict, list(live.events), started, error)
+        finally:
+            del self.live[spec.session_id]
+            live.environment.close()
+            self.bus.release(spec.session_id)
+            structlog.contextvars.unbind_contextvars("session_id", "agent")
+
+    async def run_all(
+        self,
+        specs: Iterable[SessionSpec],
+        concurrency: int,
+        on_outcome: Callable[[SessionOutcome], Awaitable[None] | None],
+    ) -> None:
+        """Run sessions with at most `concurrency` live at once; report each as it finishes.
+
+        A fixed pool of workers pulls from one iterator, so a million-session run holds only
+        `concurrency` sessions (and tasks) in memory at a time.
+        """
+        pending = iter(specs)
+
+        async def worker() -> None:
+            for spec in pending:
+                outcome = await self.run_session(spec)
+                result = on_outcome(outcome)
+                if asyncio.iscoroutine(result):
+                    await result
+
+        async with asyncio.TaskGroup() as group:
+            for _ in range(concurrency):
+                group.create_task(worker())
+
+    async def stop(self) -> None:
+        await self.bus.stop()

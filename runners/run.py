@@ -1,0 +1,181 @@
+"""`convosim run`: load a scenario, run its sessions on the bus, persist and export them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import structlog
+from convosim.environments.domain import Domain, load_domain
+from convosim.environments.tasks import load_tasks
+from convosim.runners.engine import Engine, SessionOutcome, SessionSpec
+from convosim.runners.export import openai_messages, write_jsonl_atomic
+from convosim.runners.roles import derived_seed, role_factories
+from convosim.runners.stats import summarise, turn_counts
+from convosim.runners.store import RunStore
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from convosim import logs
+from convosim.config import Scenario
+from convosim.errors import ConvosimError
+from convosim.models import Rubric, Task
+
+STORE_NAME = "run.sqlite"
+
+
+@dataclass
+class RunResult:
+    out_dir: Path
+    run_id: str
+    stats: dict[str, Any]
+
+
+def session_specs(scenario: Scenario, tasks: list[Task]) -> Iterator[SessionSpec]:
+    """Session i plays task i mod T (trial i div T); ids are stable for (scenario, seed, task, trial)."""
+    for idx in range(scenario.sessions):
+        task = tasks[idx % len(tasks)]
+        trial = idx // len(tasks)
+        session_id = f"{derived_seed(scenario.name, scenario.seed, task.id, trial):016x}"
+        yield SessionSpec(idx=idx, session_id=session_id, task=task, trial=trial)
+
+
+def load_inputs(scenario: Scenario) -> tuple[Domain, list[Task], dict[str, Rubric]]:
+    domain = load_domain(scenario.domain)
+    tasks, rubrics = load_tasks(scenario.tasks, domain)
+    return domain, tasks, rubrics
+
+
+def export(store: RunStore, run_id: str, domain: Domain, out_dir: Path) -> tuple[int, int]:
+    tools = domain.openai_tools()
+    accepted: list[dict[str, Any]] = []
+    rejected: list[dict[str, Any]] = []
+    for row in store.sessions(run_id):
+        messages = openai_messages(domain.policy, store.events(row["session_id"]))
+        if row["status"] == "accepted":
+            accepted.append({"messages": messages, "tools": tools})
+        else:
+            rejected.append(
+                {
+                    "session_id": row["session_id"],
+                    "task_id": row["task_id"],
+                    "status": row["status"],
+                    "end_reason": row["end_reason"],
+                    "reasons": row["reasons"],
+                    "messages": messages,
+                    "tools": tools,
+                }
+            )
+    write_jsonl_atomic(out_dir / "dataset.jsonl", accepted)
+    write_jsonl_atomic(out_dir / "rejected.jsonl", rejected)
+    return len(accepted), len(rejected)
+
+
+async def _run(scenario: Scenario, out_dir: Path, console: Console, show_progress: bool) -> RunResult:
+    domain, tasks, rubrics = load_inputs(scenario)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    store_path = out_dir / STORE_NAME
+    if store_path.exists():
+        raise ConvosimError(store_path, None, "this output folder already holds a run; choose another --out")
+    logs.configure(out_dir / "convosim.log.jsonl")
+    log = structlog.get_logger("convosim.run")
+    store = RunStore(store_path)
+    run_id = f"{derived_seed(scenario.name, scenario.seed, time.time_ns()):016x}"
+    store.start_run(run_id, scenario.model_dump(mode="json"), scenario.seed)
+    log.info("run_started", run_id=run_id, sessions=scenario.sessions, concurrency=scenario.concurrency)
+    engine = Engine(domain, scenario.limits.session_timeout_s)
+    rows: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("accepted {task.fields[accepted]}"),
+        TimeElapsedColumn(),
+        console=console,
+        disable=not show_progress,
+        transient=False,
+    ) as progress:
+        bar = progress.add_task(scenario.name, total=scenario.sessions, accepted=0)
+
+        def on_outcome(outcome: SessionOutcome) -> None:
+            verdict = outcome.verdict
+            store.write_session(
+                run_id=run_id,
+                session_id=outcome.spec.session_id,
+                idx=outcome.spec.idx,
+                task_id=outcome.spec.task.id,
+                trial=outcome.spec.trial,
+                status=outcome.status,
+                end_reason=outcome.end_reason,
+                started_at=outcome.started_at,
+                events=outcome.events,
+                verdict=verdict,
+            )
+            rows.append(
+                {
+                    "status": outcome.status,
+                    **turn_counts(outcome.events),
+                    "subgoals_total": len(outcome.spec.task.subgoals),
+                    "subgoals_completed": verdict.subgoals_completed if verdict else 0,
+                    "reason_codes": sorted({r.code for r in verdict.reasons})
+                    if verdict
+                    else [outcome.end_reason or "error"],
+                }
+            )
+            accepted = sum(1 for r in rows if r["status"] == "accepted")
+            progress.update(bar, advance=1, accepted=accepted)
+
+        await engine.start(role_factories(scenario, domain, rubrics, engine.environment_of))
+        try:
+            await engine.run_all(session_specs(scenario, tasks), scenario.concurrency, on_outcome)
+        finally:
+            await engine.stop()
+    wall = time.perf_counter() - started
+    export(store, run_id, domain, out_dir)
+    stats = summarise(rows, wall)
+    (out_dir / "stats.json").write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
+    store.finish_run(run_id)
+    store.close()
+    log.info("run_finished", run_id=run_id, **{k: v for k, v in stats.items() if k != "rejection_reasons"})
+    return RunResult(out_dir, run_id, stats)
+
+
+def run_scenario(
+    scenario: Scenario, out_dir: Path, console: Console | None = None, show_progress: bool = True
+) -> RunResult:
+    console = console or Console(stderr=True)
+    try:
+        return asyncio.run(_run(scenario, out_dir, console, show_progress))
+    finally:
+        logs.configure(None)
+
+
+def stats_table(stats: dict[str, Any]) -> Table:
+    table = Table(title="convosim run", show_header=True)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key in (
+        "sessions",
+        "accepted_pct",
+        "rejected",
+        "failed",
+        "mean_turns",
+        "mean_user_turns",
+        "mean_subgoals",
+        "mean_subgoals_completed",
+        "mean_tool_calls",
+        "tool_error_rate",
+        "wall_time_s",
+        "sessions_per_s",
+    ):
+        table.add_row(key, str(stats[key]))
+    for code, count in stats["rejection_reasons"].items():
+        table.add_row(f"reason: {code}", str(count))
+    return table

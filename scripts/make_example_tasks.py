@@ -1,0 +1,278 @@
+"""Regenerates examples/*/tasks.yaml from each example's seed data (run by hand; output is committed).
+
+Tasks are instantiated from a few hand-written chains per domain (query -> change -> confirm),
+grounded in real rows, so every gold call succeeds on the template database.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent / "examples"
+
+
+def sg(
+    description: str,
+    tool: str,
+    args: dict[str, Any],
+    facts: list[str] | None = None,
+    then: list[tuple[str, dict[str, Any]]] | None = None,
+) -> dict[str, Any]:
+    """A sub-goal: one call, or several (`then`) voiced one after another."""
+    requests = [{"tool": tool, "args": args}] + [{"tool": t, "args": a} for t, a in then or []]
+    return {"description": description, "requests": requests, "facts": facts or []}
+
+
+def retail(seed: dict[str, list[dict[str, Any]]], rng: random.Random) -> Iterator[dict[str, Any]]:
+    customers = {c["customer_id"]: c for c in seed["customers"]}
+    orders = seed["orders"]
+    items: dict[int, list[dict[str, Any]]] = {}
+    for it in seed["order_items"]:
+        items.setdefault(it["order_id"], []).append(it)
+    pending = [o for o in orders if o["status"] == "pending"]
+    delivered = [o for o in orders if o["status"] == "delivered"]
+    streets = ["Linden Street", "Quarry Road", "Chestnut Avenue", "Mill Lane", "Station Road"]
+    reasons = ["damaged", "wrong item", "no longer needed"]
+    categories = ["kitchen", "garden", "office", "outdoor"]
+    products = seed["products"]
+
+    def who(o: dict[str, Any]) -> str:
+        c = customers[o["customer_id"]]
+        return f"You are {c['name']} ({c['email']})."
+
+    def readdress(o: dict[str, Any]) -> dict[str, Any]:
+        addr = f"{rng.randint(10, 98)} {rng.choice(streets)}, {rng.choice(['Springfield', 'Riverton', 'Lakeside'])}"
+        return {
+            "context": who(o),
+            "goal": f"You want your pending order {o['order_id']} delivered to {addr} instead, and to know "
+            "what is in it and what it will cost.",
+            "subgoals": [
+                sg(
+                    f"Identify yourself and check the status of order {o['order_id']}.",
+                    "find_customer_by_email",
+                    {"email": customers[o["customer_id"]]["email"]},
+                    ["status"],
+                    then=[("get_order", {"order_id": o["order_id"]})],
+                ),
+                sg(
+                    f"Have order {o['order_id']} shipped to {addr}.",
+                    "update_shipping_address",
+                    {"order_id": o["order_id"], "shipping_address": addr},
+                    ["shipping_address"],
+                ),
+                sg(
+                    f"Find out which items order {o['order_id']} contains and whether the first one is in stock.",
+                    "list_order_items",
+                    {"order_id": o["order_id"]},
+                    ["product_name", "stock"],
+                    then=[("get_product", {"product_id": items[o["order_id"]][0]["product_id"]})],
+                ),
+            ],
+        }
+
+    def account(o: dict[str, Any]) -> dict[str, Any]:
+        c = customers[o["customer_id"]]
+        subgoals = [
+            sg(
+                "Find your account using your email address.",
+                "find_customer_by_email",
+                {"email": c["email"]},
+                ["customer_id"],
+            ),
+            sg(
+                "Get the list of your orders.",
+                "list_customer_orders",
+                {"customer_id": "${1.customer_id}"},
+                ["order_id"],
+            ),
+            sg(
+                f"Check the status and total of order {o['order_id']}.",
+                "get_order",
+                {"order_id": o["order_id"]},
+                ["status", "total"],
+            ),
+        ]
+        goal = f"You want an overview of your orders and the details of order {o['order_id']}"
+        if o["status"] == "pending":
+            subgoals.append(
+                sg(f"Cancel order {o['order_id']}.", "cancel_order", {"order_id": o["order_id"]}, ["status"])
+            )
+            goal += ", which you then want cancelled"
+        else:
+            subgoals.append(
+                sg(
+                    f"Find out what was in order {o['order_id']}.",
+                    "list_order_items",
+                    {"order_id": o["order_id"]},
+                    ["product_name"],
+                )
+            )
+        return {"context": who(o), "goal": goal + ".", "subgoals": subgoals}
+
+    def quantity(o: dict[str, Any]) -> dict[str, Any]:
+        it = items[o["order_id"]][0]
+        q = it["quantity"] + rng.randint(1, 3)
+        return {
+            "context": who(o),
+            "goal": f"You want {q} units of product {it['product_id']} in pending order {o['order_id']} and "
+            "the new order total.",
+            "subgoals": [
+                sg(
+                    f"Check order {o['order_id']} and review its items.",
+                    "get_order",
+                    {"order_id": o["order_id"]},
+                    ["status", "quantity"],
+                    then=[("list_order_items", {"order_id": o["order_id"]})],
+                ),
+                sg(
+                    f"Change product {it['product_id']} in order {o['order_id']} to {q} units.",
+                    "update_item_quantity",
+                    {"order_id": o["order_id"], "product_id": it["product_id"], "quantity": q},
+                    ["quantity"],
+                ),
+                sg(
+                    f"Confirm the new total of order {o['order_id']}.",
+                    "get_order",
+                    {"order_id": o["order_id"]},
+                    ["total"],
+                ),
+            ],
+        }
+
+    def refund(o: dict[str, Any]) -> dict[str, Any]:
+        reason = rng.choice(reasons)
+        return {
+            "context": who(o),
+            "goal": f"Your delivered order {o['order_id']} has to go back ({reason}); you want a return opened "
+            "and to know where it stands.",
+            "subgoals": [
+                sg(
+                    "Find your account and see your orders.",
+                    "find_customer_by_email",
+                    {"email": customers[o["customer_id"]]["email"]},
+                    ["customer_id", "order_id"],
+                    then=[("list_customer_orders", {"customer_id": "${1.customer_id}"})],
+                ),
+                sg(
+                    f"Check that order {o['order_id']} was delivered.",
+                    "get_order",
+                    {"order_id": o["order_id"]},
+                    ["status"],
+                ),
+                sg(
+                    f"Open a return for order {o['order_id']} (reason: {reason}).",
+                    "create_return",
+                    {"order_id": o["order_id"], "reason": reason},
+                    ["return_id"],
+                ),
+                sg(
+                    "Check the status of the new return.",
+                    "get_return",
+                    {"return_id": "${3.return_id}"},
+                    ["status"],
+                ),
+            ],
+        }
+
+    def phone(o: dict[str, Any]) -> dict[str, Any]:
+        c = customers[o["customer_id"]]
+        new = f"555-{rng.randint(2000, 9899)}"
+        return {
+            "context": who(o),
+            "goal": f"You changed your phone number to {new} and want your account updated.",
+            "subgoals": [
+                sg(
+                    "Find your account using your email address.",
+                    "find_customer_by_email",
+                    {"email": c["email"]},
+                    ["customer_id"],
+                ),
+                sg(
+                    f"Change your phone number to {new}.",
+                    "update_customer_phone",
+                    {"customer_id": "${1.customer_id}", "phone": new},
+                    ["phone"],
+                ),
+                sg(
+                    "Check the details now on file.",
+                    "get_customer",
+                    {"customer_id": "${1.customer_id}"},
+                    ["phone", "tier"],
+                ),
+                sg(
+                    "See which orders are on the account.",
+                    "list_customer_orders",
+                    {"customer_id": "${1.customer_id}"},
+                    ["order_id"],
+                ),
+            ],
+        }
+
+    def shopping(o: dict[str, Any]) -> dict[str, Any]:
+        have = {it["product_id"] for it in items[o["order_id"]]}
+        cat = rng.choice(categories)
+        p = rng.choice([p for p in products if p["category"] == cat and p["product_id"] not in have])
+        q = rng.randint(1, 3)
+        return {
+            "context": who(o),
+            "goal": f"You want to add {q} x product {p['product_id']} from the {cat} range to pending order "
+            f"{o['order_id']}, after checking its price, and know the new total.",
+            "subgoals": [
+                sg(f"Browse the {cat} products.", "search_products", {"category": cat}, ["name"]),
+                sg(
+                    f"Check price and stock of product {p['product_id']}.",
+                    "get_product",
+                    {"product_id": p["product_id"]},
+                    ["price", "stock"],
+                ),
+                sg(
+                    f"Add {q} of product {p['product_id']} to order {o['order_id']}.",
+                    "add_order_item",
+                    {"order_id": o["order_id"], "product_id": p["product_id"], "quantity": q},
+                    ["unit_price"],
+                ),
+                sg(
+                    f"Confirm the new total of order {o['order_id']} and its full contents.",
+                    "get_order",
+                    {"order_id": o["order_id"]},
+                    ["total", "quantity"],
+                    then=[("list_order_items", {"order_id": o["order_id"]})],
+                ),
+            ],
+        }
+
+    plans: list[tuple[Callable[[dict[str, Any]], dict[str, Any]], list[dict[str, Any]]]] = [
+        (readdress, pending),
+        (account, orders[::2]),
+        (quantity, pending),
+        (refund, delivered),
+        (phone, orders[1::3]),
+        (shopping, pending),
+    ]
+    for make, pool in plans:
+        for o in pool[:7]:
+            yield make(o)
+
+
+def main() -> None:
+    makers = {"retail": retail}
+    for name in sys.argv[1:] or list(makers):
+        folder = ROOT / name
+        seed = yaml.safe_load((folder / "seed.yaml").read_text())
+        rng = random.Random(2026)
+        tasks = []
+        for i, task in enumerate(makers[name](seed, rng), start=1):
+            tasks.append({"id": f"{name}-{i:03d}", **task})
+        header = f"# Generated by scripts/make_example_tasks.py from seed.yaml; {len(tasks)} tasks.\n"
+        (folder / "tasks.yaml").write_text(header + yaml.safe_dump(tasks, sort_keys=False, width=110))
+        print(name, len(tasks))
+
+
+if __name__ == "__main__":
+    main()
