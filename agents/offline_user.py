@@ -28,7 +28,7 @@ from convosim.agents.offline_language import (
     label,
 )
 from convosim.agents.policies import UserAction, UserObservation
-from convosim.environments.phrasing import PhraseBook, Phrasing, convert, render_value
+from convosim.environments.phrasing import PhraseBook, Phrasing, convert, render_value, slot_pattern
 from convosim.rules.user_rules import Persona, UserRules
 
 from convosim.models import REF_PATTERN, ToolRequest, ToolSpec, UserTask
@@ -114,6 +114,8 @@ class OfflineUserPolicy:
             self.misunderstandings += 1
             if self.misunderstandings >= self.rules.max_misunderstandings:
                 return UserAction(content="This isn't working, I'll try again later.", done=True, end_reason="hopeless")
+            for item in self.in_flight:
+                item.slip = None  # not understood: say it again, carefully this time
             return UserAction(content=self._voice(self.in_flight, rephrase=True))
         if self.in_flight:
             # Something came back that does not settle our open requests: say so, and ask again.
@@ -240,21 +242,24 @@ class OfflineUserPolicy:
         return batch
 
     def _maybe_slip(self, tool_name: str, args: dict[str, Any]) -> tuple[str, Any] | None:
+        """Sometimes say a wrong (but well-formed) detail of a change; corrected on read-back."""
         tool = self.tools[tool_name]
         if tool.kind != "write" or self.rng.random() >= self.slip_rate:
             return None
         for name, value in args.items():
             schema = tool.properties[name]
-            if name in tool.required and name.endswith("_id"):
+            if name.endswith("_id"):
                 continue  # people slip on details, not on the record they are talking about
             if "enum" in schema and len(schema["enum"]) > 1:
                 return name, next(v for v in schema["enum"] if v != value)
-            if schema.get("type") == "string" and re.search(r"\d\d", str(value)):
-                s = str(value)
-                i = re.search(r"\d\d", s).start()  # type: ignore[union-attr]
-                swapped = s[:i] + s[i + 1] + s[i] + s[i + 2 :]
-                if swapped != s:
-                    return name, swapped
+            text = str(value)
+            pair = re.search(r"\d\d", text) if schema.get("type") == "string" else None
+            if pair is None:
+                continue
+            i = pair.start()
+            swapped = text[:i] + text[i + 1] + text[i] + text[i + 2 :]
+            if swapped != text and re.fullmatch(slot_pattern(schema), swapped):
+                return name, swapped
         return None
 
     # --- speaking ---------------------------------------------------------------------------

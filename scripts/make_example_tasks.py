@@ -260,8 +260,149 @@ def retail(seed: dict[str, list[dict[str, Any]]], rng: random.Random) -> Iterato
             yield make(o)
 
 
+def telecom(seed: dict[str, list[dict[str, Any]]], rng: random.Random) -> Iterator[dict[str, Any]]:
+    accounts = {a["account_id"]: a for a in seed["accounts"]}
+    plans = seed["plans"]
+    device_of = {d["line_id"]: d for d in seed["devices"]}
+    active = [ln for ln in seed["lines"] if ln["status"] == "active"]
+    suspended = [ln for ln in seed["lines"] if ln["status"] == "suspended"]
+    due = [b for b in seed["bills"] if b["status"] == "due"]
+
+    def who(account_id: int) -> str:
+        a = accounts[account_id]
+        return f"You are {a['holder_name']} ({a['email']})."
+
+    def identify(account_id: int, then: str) -> dict[str, Any]:
+        return sg(
+            "Identify your account and see its lines.",
+            "find_account_by_email",
+            {"email": accounts[account_id]["email"]},
+            ["account_id"],
+            then=[(then, {"account_id": "${1.account_id}"})],
+        )
+
+    def plan_change(line: dict[str, Any]) -> dict[str, Any]:
+        new = rng.choice([p for p in plans if p["plan_id"] != line["plan_id"]])
+        num = line["phone_number"]
+        return {
+            "context": who(line["account_id"]),
+            "goal": f"You want line {num} moved to the {new['plan_id']} plan after comparing it with your "
+            "current plan.",
+            "subgoals": [
+                identify(line["account_id"], "list_account_lines"),
+                sg(f"Find out which plan line {num} is on.", "get_line", {"phone_number": num}, ["plan_name"]),
+                sg(
+                    f"Check the price of plan {new['plan_id']}.",
+                    "get_plan",
+                    {"plan_id": new["plan_id"]},
+                    ["monthly_fee", "data_gb"],
+                ),
+                sg(
+                    f"Switch line {num} to {new['plan_id']} and check the line afterwards.",
+                    "change_line_plan",
+                    {"phone_number": num, "plan_id": new["plan_id"]},
+                    ["plan_name"],
+                    then=[("get_line", {"phone_number": num})],
+                ),
+            ],
+        }
+
+    def pay(bill: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "context": who(bill["account_id"]),
+            "goal": f"You want to pay your outstanding bill for {bill['period']} and know your balance after.",
+            "subgoals": [
+                sg(
+                    "Identify your account and see your bills.",
+                    "find_account_by_email",
+                    {"email": accounts[bill["account_id"]]["email"]},
+                    ["account_id", "balance"],
+                    then=[("list_bills", {"account_id": "${1.account_id}"})],
+                ),
+                sg(f"Check bill {bill['bill_id']}.", "get_bill", {"bill_id": bill["bill_id"]}, ["amount"]),
+                sg(f"Pay bill {bill['bill_id']}.", "pay_bill", {"bill_id": bill["bill_id"]}, ["status"]),
+                sg(
+                    "Check the account balance after the payment.",
+                    "get_account",
+                    {"account_id": "${1.account_id}"},
+                    ["balance"],
+                ),
+            ],
+        }
+
+    def lost(line: dict[str, Any]) -> dict[str, Any]:
+        num = line["phone_number"]
+        device = device_of[line["line_id"]]
+        subgoals = [
+            sg(f"Check line {num}.", "get_line", {"phone_number": num}, ["status"]),
+            sg(f"Suspend line {num} because the phone is lost.", "suspend_line", {"phone_number": num}, ["status"]),
+            sg(
+                f"Find out which device is registered on {num} and whether it is insured.",
+                "get_device",
+                {"phone_number": num},
+                ["model", "insured"],
+            ),
+        ]
+        if device["insured"] == "no":
+            subgoals.append(
+                sg("Insure the device.", "add_device_insurance", {"device_id": device["device_id"]}, ["insured"])
+            )
+        return {
+            "context": who(line["account_id"]),
+            "goal": f"You lost the phone for line {num}: you want the line suspended and to know about cover.",
+            "subgoals": subgoals,
+        }
+
+    def roaming(line: dict[str, Any]) -> dict[str, Any]:
+        num = line["phone_number"]
+        want = "off" if line["roaming"] == "on" else "on"
+        return {
+            "context": who(line["account_id"]),
+            "goal": f"You are travelling and want roaming {want} on {num}, and to know your data allowance.",
+            "subgoals": [
+                sg(f"Check line {num}.", "get_line", {"phone_number": num}, ["roaming"]),
+                sg(
+                    f"Turn roaming {want} for {num}.",
+                    "set_roaming",
+                    {"phone_number": num, "roaming": want},
+                    ["roaming"],
+                ),
+                sg("Find out the data allowance of your plan.", "get_plan", {"plan_id": line["plan_id"]}, ["data_gb"]),
+            ],
+        }
+
+    def reactivate(line: dict[str, Any]) -> dict[str, Any]:
+        num = line["phone_number"]
+        return {
+            "context": who(line["account_id"]),
+            "goal": f"You found your phone and want line {num} working again.",
+            "subgoals": [
+                identify(line["account_id"], "list_account_lines"),
+                sg(f"Reactivate line {num}.", "reactivate_line", {"phone_number": num}, ["status"]),
+                sg(
+                    f"Check line {num} and its device.",
+                    "get_line",
+                    {"phone_number": num},
+                    ["plan_name", "model"],
+                    then=[("get_device", {"phone_number": num})],
+                ),
+            ],
+        }
+
+    plans_for: list[tuple[Callable[[dict[str, Any]], dict[str, Any]], list[dict[str, Any]]]] = [
+        (plan_change, active),
+        (pay, due),
+        (lost, active[1:]),
+        (roaming, active[2:]),
+        (reactivate, suspended),
+    ]
+    for make, pool in plans_for:
+        for item in pool[:8]:
+            yield make(item)
+
+
 def main() -> None:
-    makers = {"retail": retail}
+    makers = {"retail": retail, "telecom": telecom}
     for name in sys.argv[1:] or list(makers):
         folder = ROOT / name
         seed = yaml.safe_load((folder / "seed.yaml").read_text())
