@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from convosim.agents.policies import AssistantObservation, AssistantPolicy
-
 from convosim.messages import AssistantMessage, BaseEvent, ToolCall, ToolCallRequest, ToolResult, UserMessage
 
 OUT_OF_BUDGET = "I'm sorry, I wasn't able to complete that. Is there anything else I can help with?"

@@ -31,7 +31,6 @@ from convosim.agents.offline_language import (
 )
 from convosim.agents.policies import AssistantAction, AssistantObservation, PlannedCall
 from convosim.environments.phrasing import PhraseBook, convert, render_value, slot_pattern
-
 from convosim.models import ToolSpec
 
 

@@ -29,9 +29,8 @@ from convosim.agents.offline_language import (
 )
 from convosim.agents.policies import UserAction, UserObservation
 from convosim.environments.phrasing import PhraseBook, Phrasing, convert, render_value, slot_pattern
-from convosim.rules.user_rules import Persona, UserRules
-
 from convosim.models import REF_PATTERN, ToolRequest, ToolSpec, UserTask
+from convosim.rules.user_rules import Persona, UserRules
 
 REACTIONS = {
     ("polite", "terse"): ["Thanks.", "Great, thank you.", "Perfect, thanks."],

@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from convosim.environments.domain import SessionEnvironment
-
 from convosim.messages import BaseEvent, ToolCallRequest, ToolResult
 
 

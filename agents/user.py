@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from convosim.agents.policies import DialogueLine, UserAction, UserObservation, UserPolicy
-from convosim.rules.user_rules import UserRules
-
 from convosim.messages import AssistantMessage, BaseEvent, ConversationClosed, SessionStarted, UserMessage
 from convosim.models import UserTask
+from convosim.rules.user_rules import UserRules
 
 
 class UserSimulator:

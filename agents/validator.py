@@ -9,11 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from convosim.environments.phrasing import PhraseBook
-from convosim.rules.checks import judge
-from convosim.rules.user_rules import UserRules
-
 from convosim.messages import BaseEvent, SessionEnded, Verdict
 from convosim.models import Rubric, ToolSpec
+from convosim.rules.checks import judge
+from convosim.rules.user_rules import UserRules
 
 
 class ValidatorRole:

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
 from convosim.environments.database import SessionDatabase, TemplateDatabase
 from convosim.environments.phrasing import PhraseBook
 from convosim.environments.sql_checks import SqlCheckError, check_tool_sql
 from convosim.environments.state import Snapshot, diff, state_hash
 from convosim.environments.tools import ToolError, run_tool
-from pydantic import BaseModel, ConfigDict, ValidationError
-
 from convosim.errors import ConvosimError, from_validation_error
 from convosim.messages import ToolOutput
 from convosim.models import ToolSpec

@@ -51,7 +51,7 @@ def check_tool_sql(tool: ToolSpec, tables: set[str]) -> list[str]:
         raise SqlCheckError(f"references undeclared table(s) {', '.join(unknown)}")
 
     placeholders = [p for p in statement.find_all(exp.Placeholder)]
-    if any(not p.name for p in placeholders):
+    if any(p.name in ("", "?") for p in placeholders):
         raise SqlCheckError("uses positional '?' parameters; use named ones like :order_id")
     used = {p.name for p in placeholders}
     declared = set(tool.properties)

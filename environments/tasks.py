@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from convosim.environments.domain import Domain
-from convosim.environments.tools import argument_errors
 from pydantic import TypeAdapter, ValidationError
 
+from convosim.environments.domain import Domain
+from convosim.environments.tools import argument_errors
 from convosim.errors import ConvosimError, from_validation_error
 from convosim.models import REF_PATTERN, Fact, Rubric, Task, ToolRequest
 from convosim.yamlio import load_data

@@ -10,8 +10,8 @@ import sqlite3
 from typing import Any
 
 import jsonschema
-from convosim.environments.database import QueryTimeout, SessionDatabase
 
+from convosim.environments.database import QueryTimeout, SessionDatabase
 from convosim.models import ToolSpec
 
 

@@ -11,8 +11,6 @@ from typing import Any
 
 from convosim.environments.phrasing import PhraseBook, render_value
 from convosim.environments.tools import argument_errors
-from convosim.rules.user_rules import UserRules
-
 from convosim.messages import (
     AssistantMessage,
     BaseEvent,
@@ -23,6 +21,7 @@ from convosim.messages import (
     UserMessage,
 )
 from convosim.models import Rubric, ToolRequest, ToolSpec
+from convosim.rules.user_rules import UserRules
 
 
 def _agreement(args: dict[str, Any], gold: dict[str, Any]) -> int:

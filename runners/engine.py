@@ -15,9 +15,9 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import structlog
-from convosim.environments.domain import Domain, SessionEnvironment
 
 from convosim.bus import Bus, RoleFactory
+from convosim.environments.domain import Domain, SessionEnvironment
 from convosim.messages import (
     BaseEvent,
     ConversationClosed,

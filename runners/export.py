@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from convosim.agents.assistant import tool_message_content
-
 from convosim.messages import AssistantMessage, BaseEvent, ToolCallRequest, ToolResult, UserMessage
 
 

@@ -15,11 +15,10 @@ from convosim.agents.offline_user import OfflineUserPolicy
 from convosim.agents.tool_executor import ToolExecutorRole
 from convosim.agents.user import UserSimulator
 from convosim.agents.validator import ValidatorRole
-from convosim.environments.domain import Domain, SessionEnvironment
-from convosim.environments.phrasing import PhraseBook
-
 from convosim.bus import RoleFactory
 from convosim.config import Scenario
+from convosim.environments.domain import Domain, SessionEnvironment
+from convosim.environments.phrasing import PhraseBook
 from convosim.models import Role, Rubric
 
 

@@ -11,21 +11,22 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from convosim.environments.domain import Domain, load_domain
-from convosim.environments.tasks import load_tasks
-from convosim.runners.engine import Engine, SessionOutcome, SessionSpec
-from convosim.runners.export import openai_messages, write_jsonl_atomic
-from convosim.runners.roles import derived_seed, role_factories
-from convosim.runners.stats import summarise, turn_counts
-from convosim.runners.store import RunStore
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from convosim import logs
+from convosim.bus import RoleFactory
 from convosim.config import Scenario
+from convosim.environments.domain import Domain, load_domain
+from convosim.environments.tasks import load_tasks
 from convosim.errors import ConvosimError
-from convosim.models import Rubric, Task
+from convosim.models import Role, Rubric, Task
+from convosim.runners.engine import Engine, SessionOutcome, SessionSpec
+from convosim.runners.export import openai_messages, write_jsonl_atomic
+from convosim.runners.roles import derived_seed, role_factories
+from convosim.runners.stats import summarise, turn_counts
+from convosim.runners.store import RunStore
 
 STORE_NAME = "run.sqlite"
 
@@ -77,7 +78,9 @@ def export(store: RunStore, run_id: str, domain: Domain, out_dir: Path) -> tuple
     return len(accepted), len(rejected)
 
 
-async def _run(scenario: Scenario, out_dir: Path, console: Console, show_progress: bool) -> RunResult:
+async def _run(
+    scenario: Scenario, out_dir: Path, console: Console, show_progress: bool, overrides: dict[Role, RoleFactory]
+) -> RunResult:
     domain, tasks, rubrics = load_inputs(scenario)
     out_dir.mkdir(parents=True, exist_ok=True)
     store_path = out_dir / STORE_NAME
@@ -91,6 +94,7 @@ async def _run(scenario: Scenario, out_dir: Path, console: Console, show_progres
     log.info("run_started", run_id=run_id, sessions=scenario.sessions, concurrency=scenario.concurrency)
     engine = Engine(domain, scenario.limits.session_timeout_s)
     rows: list[dict[str, Any]] = []
+    counts: dict[str, int] = {}
     started = time.perf_counter()
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -129,10 +133,12 @@ async def _run(scenario: Scenario, out_dir: Path, console: Console, show_progres
                     else [outcome.end_reason or "error"],
                 }
             )
-            accepted = sum(1 for r in rows if r["status"] == "accepted")
-            progress.update(bar, advance=1, accepted=accepted)
+            counts[outcome.status] = counts.get(outcome.status, 0) + 1
+            progress.update(bar, advance=1, accepted=counts.get("accepted", 0))
 
-        await engine.start(role_factories(scenario, domain, rubrics, engine.environment_of))
+        factories = role_factories(scenario, domain, rubrics, engine.environment_of)
+        factories.update(overrides)
+        await engine.start(factories)
         try:
             await engine.run_all(session_specs(scenario, tasks), scenario.concurrency, on_outcome)
         finally:
@@ -148,11 +154,16 @@ async def _run(scenario: Scenario, out_dir: Path, console: Console, show_progres
 
 
 def run_scenario(
-    scenario: Scenario, out_dir: Path, console: Console | None = None, show_progress: bool = True
+    scenario: Scenario,
+    out_dir: Path,
+    console: Console | None = None,
+    show_progress: bool = True,
+    overrides: dict[Role, RoleFactory] | None = None,
 ) -> RunResult:
+    """Run a scenario to completion. `overrides` replaces the scenario's factory for some roles."""
     console = console or Console(stderr=True)
     try:
-        return asyncio.run(_run(scenario, out_dir, console, show_progress))
+        return asyncio.run(_run(scenario, out_dir, console, show_progress, overrides or {}))
     finally:
         logs.configure(None)
 

@@ -1,0 +1,3 @@
+from convosim.cli import main
+
+main()

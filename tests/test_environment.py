@@ -1,0 +1,124 @@
+import sqlite3
+
+import pytest
+
+from convosim.environments.database import SessionDatabase
+from convosim.environments.domain import load_domain
+from convosim.environments.state import diff, state_hash
+
+
+@pytest.fixture(scope="module")
+def retail(retail_dir):
+    return load_domain(retail_dir)
+
+
+def test_sessions_are_isolated_clones(retail) -> None:
+    a, b = retail.new_session(), retail.new_session()
+    try:
+        out = a.call("c1", "cancel_order", {"order_id": 1001})
+        assert not out.is_error and out.output["status"] == "cancelled"
+        assert a.call("c2", "get_order", {"order_id": 1001}).output["status"] == "cancelled"
+        assert b.call("c3", "get_order", {"order_id": 1001}).output["status"] == "pending"
+        assert b.state_hash() == retail.template_hash != a.state_hash()
+    finally:
+        a.close()
+        b.close()
+
+
+def test_row_level_diff_names_the_changed_row(retail) -> None:
+    env = retail.new_session()
+    try:
+        env.call("c1", "update_shipping_address", {"order_id": 1001, "shipping_address": "1 New Road, Lakeside"})
+        changes = env.diff_from_template()
+        assert list(changes) == ["orders"]
+        [change] = changes["orders"]["changed"]
+        assert change["key"] == [1001]
+        assert change["changes"]["shipping_address"][1] == "1 New Road, Lakeside"
+    finally:
+        env.close()
+
+
+def test_trigger_updates_are_visible_to_later_calls(retail) -> None:
+    env = retail.new_session()
+    try:
+        before = env.call("c1", "get_order", {"order_id": 1001}).output["total"]
+        item = env.call("c2", "list_order_items", {"order_id": 1001}).output[0]
+        env.call(
+            "c3",
+            "update_item_quantity",
+            {"order_id": 1001, "product_id": item["product_id"], "quantity": item["quantity"] + 1},
+        )
+        after = env.call("c4", "get_order", {"order_id": 1001}).output["total"]
+        assert after == pytest.approx(before + item["unit_price"])
+    finally:
+        env.close()
+
+
+def test_sql_injection_argument_changes_nothing(retail) -> None:
+    env = retail.new_session()
+    try:
+        evil = "1; DROP TABLE orders; --"
+        out = env.call("c1", "update_shipping_address", {"order_id": 1001, "shipping_address": evil})
+        # The text is stored as data (it is a valid address string), never executed as SQL.
+        assert env.call("c2", "get_order", {"order_id": 1001}).output["shipping_address"] == evil
+        assert not out.is_error
+        probe = env.call("c3", "get_order", {"order_id": evil})
+        assert probe.is_error and "invalid arguments" in probe.output["error"]
+        tables = {r[0] for r in env.db.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert "orders" in tables
+        assert len(env.db.snapshot()["orders"]) == len(retail.snapshot["orders"])
+    finally:
+        env.close()
+
+
+def test_injection_in_a_lookup_changes_no_state(retail) -> None:
+    env = retail.new_session()
+    try:
+        out = env.call("c1", "find_customer_by_email", {"email": "x@example.com' OR '1'='1"})
+        assert out.is_error
+        assert env.state_hash() == retail.template_hash
+    finally:
+        env.close()
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "ATTACH DATABASE '/tmp/x.db' AS other",
+        "PRAGMA foreign_keys = OFF",
+        "SELECT load_extension('x')",
+    ],
+)
+def test_session_connection_refuses_dangerous_statements(retail, sql) -> None:
+    env = retail.new_session()
+    try:
+        with pytest.raises(sqlite3.DatabaseError):
+            env.db.execute(sql, {}, write=False)
+    finally:
+        env.close()
+
+
+def test_runaway_query_is_interrupted(retail) -> None:
+    db = SessionDatabase(retail.template.image, timeout_s=0.05)
+    try:
+        from convosim.environments.database import QueryTimeout
+
+        with pytest.raises(QueryTimeout):
+            db.execute(
+                "WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM r) SELECT count(*) FROM r",
+                {},
+                write=False,
+            )
+    finally:
+        db.close()
+
+
+def test_state_hash_is_order_independent() -> None:
+    keys = {"t": ("id",)}
+    a = {"t": [{"id": 1, "v": "a"}, {"id": 2, "v": "b"}]}
+    b = {"t": [{"id": 2, "v": "b"}, {"id": 1, "v": "a"}]}
+    assert state_hash(a, keys) == state_hash(b, keys)
+    changed = {"t": [{"id": 1, "v": "a"}, {"id": 2, "v": "c"}, {"id": 3, "v": "d"}]}
+    d = diff(a, changed, keys)
+    assert d["t"]["added"] == [{"id": 3, "v": "d"}]
+    assert d["t"]["changed"] == [{"key": [2], "changes": {"v": ["b", "c"]}}]
