@@ -1,0 +1,144 @@
+"""The validator rejects what is wrong, with machine-readable reasons, and keeps rejected sessions."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from convosim.agents.assistant import AssistantRole
+from convosim.agents.offline_assistant import OfflineAssistantPolicy
+from convosim.agents.offline_user import OfflineUserPolicy
+from convosim.agents.policies import AssistantAction, AssistantObservation, PlannedCall
+from convosim.agents.user import UserSimulator
+from convosim.environments.domain import load_domain
+from convosim.environments.phrasing import PhraseBook
+from convosim.rules.user_rules import UserRules
+
+from support import run, scenario_for, transcripts
+
+WRITES = {
+    "update_shipping_address",
+    "cancel_order",
+    "update_item_quantity",
+    "add_order_item",
+    "update_customer_phone",
+    "create_return",
+}
+
+
+class SkipsWrites:
+    """Says a change is done without making it: the user is satisfied, the database is not."""
+
+    def __init__(self, book: PhraseBook) -> None:
+        self.inner = OfflineAssistantPolicy(book)
+
+    async def act(self, observation: AssistantObservation) -> AssistantAction:
+        action = await self.inner.act(observation)
+        call = action.tool_calls[0] if action.tool_calls else None
+        if call is not None and call.name in WRITES:
+            self.inner.running = None
+            values = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in call.arguments.items())
+            return AssistantAction(content=f"Done, the change is saved: {values}. Anything else?")
+        return action
+
+
+class CallsUnknownTools:
+    def __init__(self, book: PhraseBook) -> None:
+        self.inner = OfflineAssistantPolicy(book)
+        self.first = True
+
+    async def act(self, observation: AssistantObservation) -> AssistantAction:
+        if self.first:
+            self.first = False
+            return AssistantAction(tool_calls=(PlannedCall(name="teleport_order", arguments={"x": 1}),))
+        if observation.messages[-1]["role"] == "tool" and "teleport" in observation.messages[-1]["content"]:
+            return await self.inner.act(observation.model_copy(update={"messages": observation.messages[:-2]}))
+        return await self.inner.act(observation)
+
+
+class Crashes:
+    async def act(self, observation: AssistantObservation) -> AssistantAction:
+        raise RuntimeError("model exploded")
+
+
+@pytest.fixture(scope="module")
+def retail(retail_dir):
+    domain = load_domain(retail_dir)
+    return domain, PhraseBook(domain.tools)
+
+
+def _assistant(domain, policy_factory):
+    return lambda sid: AssistantRole(sid, policy_factory(), domain.policy, domain.openai_tools(), 6)
+
+
+def test_unmade_change_is_rejected_with_the_state_diff(tmp_path, retail_dir, retail) -> None:
+    domain, book = retail
+    scenario = scenario_for(retail_dir / "scenario.yaml", sessions=3, concurrency=3)  # tasks 1-3 all write
+    result = run(scenario, tmp_path / "run", overrides={"assistant": _assistant(domain, lambda: SkipsWrites(book))})
+    assert result.stats["accepted"] == 0 and result.stats["rejected"] == 3
+    rejected = [json.loads(line) for line in (tmp_path / "run" / "rejected.jsonl").read_text().splitlines()]
+    assert len(rejected) == 3 and (tmp_path / "run" / "dataset.jsonl").read_text() == ""
+    for item in rejected:
+        codes = {r["code"] for r in item["reasons"]}
+        assert "state_mismatch" in codes
+        mismatch = next(r for r in item["reasons"] if r["code"] == "state_mismatch")
+        assert mismatch["detail"]["expected"] and mismatch["detail"]["actual"] == {}
+        assert item["messages"], "rejected sessions keep their transcript"
+
+
+def test_unknown_tool_call_is_reported(tmp_path, retail_dir, retail) -> None:
+    domain, book = retail
+    scenario = scenario_for(retail_dir / "scenario.yaml", sessions=1, concurrency=1)
+    result = run(
+        scenario, tmp_path / "run", overrides={"assistant": _assistant(domain, lambda: CallsUnknownTools(book))}
+    )
+    [(row, _events)] = transcripts(tmp_path / "run").values()
+    assert row["status"] == "rejected"
+    codes = [r["code"] for r in row["reasons"]]
+    assert "invalid_tool_call" in codes
+    assert result.stats["tool_error_rate"] > 0
+
+
+def test_user_breaking_the_subgoal_rule_is_rejected(tmp_path, retail_dir, retail) -> None:
+    _domain, book = retail
+    tasks = yaml.safe_load((retail_dir / "tasks.yaml").read_text())
+    independent = [t for t in tasks if t["subgoals"][0]["requests"][0]["tool"] == "search_products"]
+    (tmp_path / "tasks.yaml").write_text(yaml.safe_dump(independent))
+    scenario = scenario_for(retail_dir / "scenario.yaml", sessions=6, concurrency=3, tasks=tmp_path / "tasks.yaml")
+    greedy = UserRules(max_subgoals_per_message=4, join_probability=1.0)
+
+    def user(sid: str) -> UserSimulator:
+        return UserSimulator(sid, OfflineUserPolicy(book, greedy, scenario.persona, 1), greedy)
+
+    run(scenario, tmp_path / "run", overrides={"user": user})
+    rows = [row for row, _ in transcripts(tmp_path / "run").values()]
+    flagged = [row for row in rows if any(r["code"] == "rule_too_many_subgoals" for r in row["reasons"])]
+    assert flagged and all(row["status"] == "rejected" for row in flagged)
+    detail = next(r for r in flagged[0]["reasons"] if r["code"] == "rule_too_many_subgoals")["detail"]
+    assert len(detail["subgoals"]) > detail["max"] == 2
+
+
+def test_a_crashing_agent_fails_only_its_session(tmp_path, retail_dir, retail) -> None:
+    domain, book = retail
+    scenario = scenario_for(retail_dir / "scenario.yaml", sessions=6, concurrency=3)
+    doomed: set[str] = set()
+
+    def assistant(sid: str) -> AssistantRole:
+        if len(doomed) < 2 and sid not in doomed:
+            doomed.add(sid)
+            return AssistantRole(sid, Crashes(), domain.policy, domain.openai_tools(), 6)
+        return AssistantRole(sid, OfflineAssistantPolicy(book), domain.policy, domain.openai_tools(), 6)
+
+    result = run(scenario, tmp_path / "run", overrides={"assistant": assistant})
+    rows = {row["session_id"]: row for row, _ in transcripts(tmp_path / "run").values()}
+    assert len(rows) == 6
+    assert {sid for sid, row in rows.items() if row["status"] == "failed"} == doomed
+    assert all(row["status"] == "accepted" for sid, row in rows.items() if sid not in doomed)
+    assert result.stats["failed"] == 2
+    log = [json.loads(x) for x in (tmp_path / "run" / "convosim.log.jsonl").read_text().splitlines()]
+    failures = [x for x in log if x["event"] == "handler_failed"]
+    assert {x["session_id"] for x in failures} == doomed and {x["agent"] for x in failures} == {"assistant"}
+    rejected = [json.loads(x) for x in (tmp_path / "run" / "rejected.jsonl").read_text().splitlines()]
+    assert {x["session_id"] for x in rejected} == doomed
