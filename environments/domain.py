@@ -60,8 +60,8 @@ class Domain:
             probe.close()
         self.template_hash = state_hash(self.snapshot, self.keys)
 
-    def new_session(self) -> SessionEnvironment:
-        return SessionEnvironment(self, self.template.clone())
+    def new_session(self, query_timeout_s: float = 2.0) -> SessionEnvironment:
+        return SessionEnvironment(self, self.template.clone(timeout_s=query_timeout_s))
 
     def openai_tools(self) -> list[dict[str, Any]]:
         return [t.openai() for t in self.tools.values()]

@@ -98,9 +98,10 @@ class _Supervisor:
 
 
 class Engine:
-    def __init__(self, domain: Domain, session_timeout_s: float) -> None:
+    def __init__(self, domain: Domain, session_timeout_s: float, query_timeout_s: float = 2.0) -> None:
         self.domain = domain
         self.timeout = session_timeout_s
+        self.query_timeout = query_timeout_s
         self.live: dict[str, _Live] = {}
         self.bus = Bus(observer=self._record)
 
@@ -121,7 +122,7 @@ class Engine:
     async def run_session(self, spec: SessionSpec) -> SessionOutcome:
         started = time.time()
         loop = asyncio.get_running_loop()
-        live = _Live(spec, self.domain.new_session(), loop.create_future())
+        live = _Live(spec, self.domain.new_session(self.query_timeout), loop.create_future())
         self.live[spec.session_id] = live
         structlog.contextvars.bind_contextvars(session_id=spec.session_id, agent="runner")
         try:

@@ -92,7 +92,7 @@ async def _run(
     run_id = f"{derived_seed(scenario.name, scenario.seed, time.time_ns()):016x}"
     store.start_run(run_id, scenario.model_dump(mode="json"), scenario.seed)
     log.info("run_started", run_id=run_id, sessions=scenario.sessions, concurrency=scenario.concurrency)
-    engine = Engine(domain, scenario.limits.session_timeout_s)
+    engine = Engine(domain, scenario.limits.session_timeout_s, scenario.limits.query_timeout_s)
     rows: list[dict[str, Any]] = []
     counts: dict[str, int] = {}
     started = time.perf_counter()
