@@ -8,18 +8,14 @@ policy ends its turn with an apology instead of spinning.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 from convosim.agents.policies import AssistantObservation, AssistantPolicy
+from convosim.chat_format import chat_messages
 from convosim.messages import AssistantMessage, BaseEvent, ToolCall, ToolCallRequest, ToolResult, UserMessage
 
 OUT_OF_BUDGET = "I'm sorry, I wasn't able to complete that. Is there anything else I can help with?"
-
-
-def tool_message_content(output: Any) -> str:
-    return json.dumps(output, ensure_ascii=False, sort_keys=True)
 
 
 class AssistantRole:
@@ -46,19 +42,12 @@ class AssistantRole:
         if isinstance(event, UserMessage):
             self.turn = event.turn
             self.calls_this_turn = 0
-            self.messages.append({"role": "user", "content": event.content})
-        elif isinstance(event, ToolResult):
-            for result in event.results:
-                self.messages.append(
-                    {
-                        "role": "tool",
-                        "tool_call_id": result.call_id,
-                        "content": tool_message_content(result.output),
-                    }
-                )
-        else:
+        elif not isinstance(event, ToolResult):
             return []
-        return [await self._next()]
+        self.messages.extend(chat_messages(event))
+        reply = await self._next()
+        self.messages.extend(chat_messages(reply))
+        return [reply]
 
     async def _next(self) -> BaseEvent:
         action = await self.policy.act(
@@ -68,30 +57,9 @@ class AssistantRole:
             calls = []
             for planned in action.tool_calls:
                 self.calls_total += 1
-                calls.append(
-                    ToolCall(
-                        id=f"call_{self.session_id[:8]}_{self.calls_total}",
-                        name=planned.name,
-                        arguments=planned.arguments,
-                    )
-                )
+                call_id = f"call_{self.session_id[:8]}_{self.calls_total}"
+                calls.append(ToolCall(id=call_id, name=planned.name, arguments=planned.arguments))
             self.calls_this_turn += len(calls)
-            self.messages.append(
-                {
-                    "role": "assistant",
-                    "tool_calls": [
-                        {
-                            "id": c.id,
-                            "type": "function",
-                            "function": {
-                                "name": c.name,
-                                "arguments": json.dumps(c.arguments, sort_keys=True),
-                            },
-                        }
-                        for c in calls
-                    ],
-                }
-            )
             return ToolCallRequest(
                 id=f"{self.session_id}-assistant-calls-{self.calls_total}",
                 session_id=self.session_id,
@@ -101,8 +69,6 @@ class AssistantRole:
                 calls=tuple(calls),
             )
         content = (action.content or "").strip() if not action.tool_calls else OUT_OF_BUDGET
-        content = content or "Sorry, could you say that again?"
-        self.messages.append({"role": "assistant", "content": content})
         self.replies += 1
         return AssistantMessage(
             id=f"{self.session_id}-assistant-{self.replies}",
@@ -110,5 +76,5 @@ class AssistantRole:
             turn=self.turn,
             sender="assistant",
             recipient="user",
-            content=content,
+            content=content or "Sorry, could you say that again?",
         )

@@ -14,37 +14,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from convosim.agents.assistant import tool_message_content
-from convosim.messages import AssistantMessage, BaseEvent, ToolCallRequest, ToolResult, UserMessage
+from convosim.chat_format import chat_messages
+from convosim.messages import BaseEvent
 
 
 def openai_messages(system: str, events: Iterable[BaseEvent]) -> list[dict[str, Any]]:
     messages: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
     for event in events:
-        if isinstance(event, UserMessage):
-            messages.append({"role": "user", "content": event.content})
-        elif isinstance(event, ToolCallRequest):
-            messages.append(
-                {
-                    "role": "assistant",
-                    "tool_calls": [
-                        {
-                            "id": c.id,
-                            "type": "function",
-                            "function": {
-                                "name": c.name,
-                                "arguments": json.dumps(c.arguments, sort_keys=True),
-                            },
-                        }
-                        for c in event.calls
-                    ],
-                }
-            )
-        elif isinstance(event, ToolResult):
-            for r in event.results:
-                messages.append({"role": "tool", "tool_call_id": r.call_id, "content": tool_message_content(r.output)})
-        elif isinstance(event, AssistantMessage):
-            messages.append({"role": "assistant", "content": event.content})
+        messages.extend(chat_messages(event))
     return messages
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import pytest
 
@@ -16,6 +17,7 @@ from convosim.environments.phrasing import PhraseBook
 from convosim.environments.tasks import load_tasks
 from convosim.messages import (
     AssistantMessage,
+    BaseEvent,
     ConversationClosed,
     SessionEnded,
     SessionStarted,
@@ -24,9 +26,21 @@ from convosim.messages import (
     UserMessage,
     Verdict,
 )
+from convosim.models import Rubric, Task, ToolSpec
 from convosim.rules.checks import subgoals_in_message
+from convosim.runners.run import RunResult
 
 from support import run, scenario_for, transcripts
+
+
+@dataclass
+class RetailRun:
+    result: RunResult
+    sessions: dict[str, tuple[dict[str, Any], list[BaseEvent]]]
+    tasks: dict[str, Task]
+    rubrics: dict[str, Rubric]
+    book: PhraseBook
+    tools: dict[str, ToolSpec]
 
 
 class RecordingAssistant:
@@ -55,11 +69,11 @@ def retail_run(tmp_path_factory, retail_dir):
 
     result = run(scenario, out, overrides={"assistant": assistant})
     tasks, rubrics = load_tasks(retail_dir / "tasks.yaml", domain)
-    return result, transcripts(out), {t.id: t for t in tasks}, rubrics, book
+    return RetailRun(result, transcripts(out), {t.id: t for t in tasks}, rubrics, book, domain.tools)
 
 
 def test_every_session_follows_the_bus_protocol(retail_run) -> None:
-    _result, sessions, _, _, _ = retail_run
+    sessions = retail_run.sessions
     assert len(sessions) == 16
     for row, events in sessions.values():
         assert isinstance(events[0], SessionStarted) and events[0].recipient == "user"
@@ -83,30 +97,17 @@ def test_every_session_follows_the_bus_protocol(retail_run) -> None:
 
 
 def test_tool_calls_really_changed_the_session_database(retail_run) -> None:
-    _, sessions, _tasks, rubrics, _ = retail_run
+    sessions, rubrics, tools = retail_run.sessions, retail_run.rubrics, retail_run.tools
     for row, events in sessions.values():
         ended = next(e for e in events if isinstance(e, SessionEnded))
         rubric = rubrics[row["task_id"]]
         assert ended.state_hash == rubric.expected_state_hash
-        writes = any(
-            c.name
-            in {
-                "update_shipping_address",
-                "cancel_order",
-                "update_item_quantity",
-                "add_order_item",
-                "update_customer_phone",
-                "create_return",
-            }
-            for e in events
-            if isinstance(e, ToolCallRequest)
-            for c in e.calls
-        )
+        writes = any(tools[c.name].kind == "write" for e in events if isinstance(e, ToolCallRequest) for c in e.calls)
         assert bool(ended.state_diff) == writes
 
 
 def test_assistant_never_receives_task_text(retail_run) -> None:
-    _, sessions, tasks, _, _ = retail_run
+    sessions, tasks = retail_run.sessions, retail_run.tasks
     assert RecordingAssistant.seen, "the assistant policy was never called"
     private = set()
     for task in tasks.values():
@@ -125,7 +126,7 @@ def test_assistant_never_receives_task_text(retail_run) -> None:
 
 
 def test_task_reaches_only_the_user(retail_run) -> None:
-    _, sessions, _, _, _ = retail_run
+    sessions = retail_run.sessions
     for _, events in sessions.values():
         assert [e.recipient for e in events if isinstance(e, SessionStarted)] == ["user"]
         ended = [e for e in events if isinstance(e, SessionEnded)]
@@ -133,7 +134,7 @@ def test_task_reaches_only_the_user(retail_run) -> None:
 
 
 def test_user_messages_respect_the_subgoal_limit(retail_run) -> None:
-    _, sessions, _, rubrics, book = retail_run
+    sessions, rubrics, book = retail_run.sessions, retail_run.rubrics, retail_run.book
     seen_two = False
     for row, events in sessions.values():
         rubric = rubrics[row["task_id"]]
@@ -146,14 +147,14 @@ def test_user_messages_respect_the_subgoal_limit(retail_run) -> None:
 
 
 def test_user_never_sees_tool_calls(retail_run) -> None:
-    _, sessions, _, _, _ = retail_run
+    sessions = retail_run.sessions
     for _, events in sessions.values():
         to_user = {e.type for e in events if e.recipient == "user"}
         assert to_user == {"session_started", "assistant_message"}
 
 
 def test_sessions_are_multi_turn_and_multi_subgoal(retail_run) -> None:
-    result, _, _, _, _ = retail_run
+    result = retail_run.result
     stats = result.stats
     assert stats["accepted_pct"] >= 90
     assert stats["mean_subgoals"] >= 2.5
@@ -162,7 +163,7 @@ def test_sessions_are_multi_turn_and_multi_subgoal(retail_run) -> None:
 
 
 def test_logs_carry_session_and_agent(retail_run) -> None:
-    result, sessions, _, _, _ = retail_run
+    result, sessions = retail_run.result, retail_run.sessions
     lines = [json.loads(line) for line in (result.out_dir / "convosim.log.jsonl").read_text().splitlines()]
     finished = [line for line in lines if line["event"] == "session_finished"]
     assert {line["session_id"] for line in finished} == set(sessions)
@@ -174,7 +175,7 @@ def _texts(events) -> list[str]:
 
 
 def test_read_back_and_correction_moves_happen(retail_run) -> None:
-    _, sessions, _, _, _ = retail_run
+    sessions = retail_run.sessions
     all_text = "\n".join(t for _, events in sessions.values() for t in _texts(events))
     assert "Shall I go ahead?" in all_text
     assert "Just to be sure" in all_text

@@ -18,26 +18,18 @@ from convosim.rules.user_rules import UserRules
 
 from support import run, scenario_for, transcripts
 
-WRITES = {
-    "update_shipping_address",
-    "cancel_order",
-    "update_item_quantity",
-    "add_order_item",
-    "update_customer_phone",
-    "create_return",
-}
-
 
 class SkipsWrites:
     """Says a change is done without making it: the user is satisfied, the database is not."""
 
     def __init__(self, book: PhraseBook) -> None:
         self.inner = OfflineAssistantPolicy(book)
+        self.writes = {name for name, tool in book.tools.items() if tool.kind == "write"}
 
     async def act(self, observation: AssistantObservation) -> AssistantAction:
         action = await self.inner.act(observation)
         call = action.tool_calls[0] if action.tool_calls else None
-        if call is not None and call.name in WRITES:
+        if call is not None and call.name in self.writes:
             self.inner.running = None
             values = ", ".join(f"{k.replace('_', ' ')}: {v}" for k, v in call.arguments.items())
             return AssistantAction(content=f"Done, the change is saved: {values}. Anything else?")

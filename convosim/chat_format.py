@@ -1,0 +1,38 @@
+"""Bus events as OpenAI chat messages: one mapping shared by the assistant's view and the export.
+
+Keeping a single mapping guarantees the dataset shows exactly what the assistant saw.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from convosim.messages import AssistantMessage, BaseEvent, ToolCallRequest, ToolResult, UserMessage
+
+
+def tool_output_content(output: Any) -> str:
+    return json.dumps(output, ensure_ascii=False, sort_keys=True)
+
+
+def chat_messages(event: BaseEvent) -> list[dict[str, Any]]:
+    """The chat messages an event contributes (none for control events such as verdicts)."""
+    if isinstance(event, UserMessage):
+        return [{"role": "user", "content": event.content}]
+    if isinstance(event, AssistantMessage):
+        return [{"role": "assistant", "content": event.content}]
+    if isinstance(event, ToolCallRequest):
+        calls = [
+            {
+                "id": c.id,
+                "type": "function",
+                "function": {"name": c.name, "arguments": json.dumps(c.arguments, sort_keys=True)},
+            }
+            for c in event.calls
+        ]
+        return [{"role": "assistant", "tool_calls": calls}]
+    if isinstance(event, ToolResult):
+        return [
+            {"role": "tool", "tool_call_id": r.call_id, "content": tool_output_content(r.output)} for r in event.results
+        ]
+    return []
