@@ -49,7 +49,7 @@ class AssistantObservation(_Model):
 
 class PlannedCall(_Model):
     name: str
-    arguments: dict[str, Any]
+    arguments: dict[str, Any] | str  # str: the model's raw text that was not a JSON object
 
 
 class AssistantAction(_Model):

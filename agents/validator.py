@@ -1,15 +1,17 @@
 """The Validator agent: judges an ended session against the task's rubric.
 
 What it may know: the rubric of each task (private to it), the tools' specs, the user rules, and
-what the supervisor hands it when a session ends (final state and the recorded transcript).
+what the supervisor hands it when a session ends (final state and the recorded transcript). An
+optional LLM judge adds rubric-item verdicts on top of the deterministic checks.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from convosim.agents.llm_judge import LLMJudge
 from convosim.environments.phrasing import PhraseBook
-from convosim.messages import BaseEvent, SessionEnded, Verdict
+from convosim.messages import BaseEvent, Reason, SessionEnded, Verdict
 from convosim.models import Rubric, ToolSpec
 from convosim.rules.checks import judge
 from convosim.rules.user_rules import UserRules
@@ -23,18 +25,24 @@ class ValidatorRole:
         tools: dict[str, ToolSpec],
         rules: UserRules,
         book: PhraseBook,
+        judge: LLMJudge | None = None,
     ) -> None:
         self.session_id = session_id
         self.rubrics = rubrics
         self.tools = tools
         self.rules = rules
         self.book = book
+        self.judge = judge
 
     async def handle(self, event: BaseEvent) -> Sequence[BaseEvent]:
         if not isinstance(event, SessionEnded):
             return []
         rubric = self.rubrics[event.task_id]
         reasons, completed = judge(event, rubric, self.tools, self.rules, self.book)
+        notes: list[Reason] = []
+        if self.judge is not None:
+            judged, notes = await self.judge.judge(event, rubric)
+            reasons += judged
         return [
             Verdict(
                 id=f"{self.session_id}-verdict",
@@ -44,6 +52,7 @@ class ValidatorRole:
                 recipient="supervisor",
                 accepted=not reasons,
                 reasons=tuple(reasons),
+                notes=tuple(notes),
                 subgoals_total=len({k for k, _ in rubric.gold_calls}),
                 subgoals_completed=completed,
             )

@@ -15,6 +15,10 @@ def tool_output_content(output: Any) -> str:
     return json.dumps(output, ensure_ascii=False, sort_keys=True)
 
 
+def arguments_text(arguments: dict[str, Any] | str) -> str:
+    return arguments if isinstance(arguments, str) else json.dumps(arguments, sort_keys=True)
+
+
 def chat_messages(event: BaseEvent) -> list[dict[str, Any]]:
     """The chat messages an event contributes (none for control events such as verdicts)."""
     if isinstance(event, UserMessage):
@@ -26,7 +30,7 @@ def chat_messages(event: BaseEvent) -> list[dict[str, Any]]:
             {
                 "id": c.id,
                 "type": "function",
-                "function": {"name": c.name, "arguments": json.dumps(c.arguments, sort_keys=True)},
+                "function": {"name": c.name, "arguments": arguments_text(c.arguments)},
             }
             for c in event.calls
         ]

@@ -5,17 +5,29 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from convosim.errors import ConvosimError, from_validation_error
+from convosim.llm.config import ModelConfig
 from convosim.rules.user_rules import Persona, UserRules, default_persona, default_rules
 from convosim.yamlio import load_data
 
 
-class RoleConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class RoleConfig(ModelConfig):
+    """Who plays a role: the offline policy (default) or an LLM through litellm (model settings)."""
 
-    policy: Literal["offline"] = "offline"
+    policy: Literal["offline", "llm"] = "offline"
+    model: str | None = None  # type: ignore[assignment]
+
+    @model_validator(mode="after")
+    def _model_for_llm(self) -> RoleConfig:
+        if self.policy == "llm" and not self.model:
+            raise ValueError("policy llm needs a model (any litellm model string)")
+        return self
+
+    def llm(self) -> ModelConfig:
+        assert self.model is not None
+        return ModelConfig.model_validate(self.model_dump(exclude={"policy"}))
 
 
 class RolesConfig(BaseModel):
@@ -33,6 +45,8 @@ class Limits(BaseModel):
     session_timeout_s: float = Field(120.0, gt=0)
     max_tool_calls_per_turn: int = Field(6, ge=1)
     query_timeout_s: float = Field(2.0, gt=0)
+    max_tool_errors: int = Field(8, ge=1)  # per session; more ends it (reason: error)
+    max_tokens: int | None = Field(None, ge=1)  # per session, all roles; more ends it
 
 
 class Scenario(BaseModel):
@@ -48,6 +62,18 @@ class Scenario(BaseModel):
     rules: UserRules = Field(default_factory=default_rules)
     persona: Persona = Field(default_factory=default_persona)
     limits: Limits = Limits()
+    tool_mode: Literal["sql", "simulated"] = "sql"  # simulated: the tool model invents outputs to schema
+    cache: Path | None = None  # on-disk LLM response cache (record/replay)
+
+
+def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
 
 
 def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> Scenario:
@@ -62,9 +88,12 @@ def load_scenario(path: str | Path, overrides: dict[str, Any] | None = None) -> 
         given = data.get(key)
         if given is None or isinstance(given, dict):
             merged[key] = {**default.model_dump(), **(given or {})}
-    merged.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    merged = deep_merge(merged, {k: v for k, v in (overrides or {}).items() if v is not None})
     try:
         scenario = Scenario.model_validate(merged)
     except ValidationError as exc:
         raise from_validation_error(path, exc) from exc
-    return scenario.model_copy(update={"domain": base / scenario.domain, "tasks": base / scenario.tasks})
+    update: dict[str, Any] = {"domain": base / scenario.domain, "tasks": base / scenario.tasks}
+    if scenario.cache is not None and "cache" not in (overrides or {}):
+        update["cache"] = base / scenario.cache
+    return scenario.model_copy(update=update)

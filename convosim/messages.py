@@ -54,7 +54,7 @@ class ToolCall(BaseModel):
 
     id: str
     name: str
-    arguments: dict[str, Any]
+    arguments: dict[str, Any] | str  # str: raw text the model produced that is not a JSON object
 
 
 class ToolCallRequest(BaseEvent):
@@ -131,6 +131,7 @@ class Verdict(BaseEvent):
     type: Literal["verdict"] = "verdict"
     accepted: bool
     reasons: tuple[Reason, ...] = ()
+    notes: tuple[Reason, ...] = ()  # observations that do not reject (e.g. a judge's structural remarks)
     subgoals_total: int = 0
     subgoals_completed: int = 0
 

@@ -21,6 +21,8 @@ class ToolError(Exception):
 
 def argument_errors(tool: ToolSpec, args: Any) -> list[str]:
     """Schema violations of `args`, as short human-readable strings (empty when valid)."""
+    if isinstance(args, str):
+        return [f"arguments are not valid JSON: {args[:80]!r}"]
     if not isinstance(args, dict):
         return ["arguments must be a JSON object"]
     validator = jsonschema.Draft202012Validator(tool.parameters)

@@ -1,0 +1,222 @@
+"""One client per model: litellm calls with timeouts, retries, back-pressure, cache and accounting.
+
+litellm is imported lazily (its import costs ~2 s and ~200 MB) and only after
+LITELLM_LOCAL_MODEL_COST_MAP is set, so it never fetches its cost map from the internet; no
+litellm global is touched. Retries are ours (429 honours Retry-After, 5xx/timeouts/empty replies
+back off) because litellm's `max_parallel_requests` rejects instead of queueing and its cache
+needs proxy extras.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from convosim.llm.cache import ResponseCache, cache_key
+from convosim.llm.config import ModelConfig
+from convosim.llm.usage import Usage, UsageMeter
+
+log = structlog.get_logger("convosim.llm")
+
+
+def litellm_module() -> Any:
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    return litellm
+
+
+class LLMError(RuntimeError):
+    """The model could not give a usable answer (after retries)."""
+
+
+class _Retryable(Exception):
+    def __init__(self, reason: str, delay: float | None = None) -> None:
+        super().__init__(reason)
+        self.delay = delay
+
+
+@dataclass(frozen=True)
+class RawToolCall:
+    id: str
+    name: str
+    arguments: str  # as the model wrote it: may not even be JSON
+
+
+@dataclass
+class Completion:
+    content: str | None
+    tool_calls: list[RawToolCall]
+    finish_reason: str | None
+    usage: Usage = field(default_factory=Usage)
+    cached: bool = False
+
+
+def _retry_after(exc: Exception) -> float | None:
+    headers: Any = getattr(exc, "litellm_response_headers", None)
+    response = getattr(exc, "response", None)
+    if headers is None and response is not None:
+        headers = getattr(response, "headers", None)
+    if not headers:
+        return None
+    value = headers.get("retry-after") or headers.get("Retry-After")
+    try:
+        return min(float(value), 60.0) if value is not None else None
+    except ValueError:
+        return None
+
+
+class LLMClient:
+    def __init__(self, config: ModelConfig, meter: UsageMeter, cache: ResponseCache | None = None) -> None:
+        self.config = config
+        self.meter = meter
+        self.cache = cache
+        self._semaphore: asyncio.Semaphore | None = None
+        self._rng = random.Random(0)
+        self.requests_sent = 0
+
+    def _params(self, tools: list[dict[str, Any]] | None, response_format: dict[str, Any] | None) -> dict[str, Any]:
+        params: dict[str, Any] = {"model": self.config.model}
+        if tools:
+            params["tools"] = tools
+        if response_format:
+            params["response_format"] = response_format
+        if self.config.temperature is not None:
+            params["temperature"] = self.config.temperature
+        if self.config.max_tokens is not None:
+            params["max_tokens"] = self.config.max_tokens
+        params.update(self.config.extra)
+        return params
+
+    async def complete(
+        self,
+        messages: list[dict[str, Any]],
+        *,
+        session_id: str,
+        role: str,
+        tools: list[dict[str, Any]] | None = None,
+        response_format: dict[str, Any] | None = None,
+    ) -> Completion:
+        params = self._params(tools, response_format)
+        key = cache_key({**params, "messages": messages}) if self.cache is not None else None
+        if key is not None and self.cache is not None:
+            hit = self.cache.get(key)
+            if hit is not None:
+                completion = _from_record(hit, cached=True)
+                self.meter.record(session_id, role, completion.usage)
+                return completion
+        usage = Usage()
+        try:
+            completion = await self._with_retries(messages, params, usage)
+        except LLMError:
+            usage.failed_calls += 1
+            self.meter.record(session_id, role, usage)
+            raise
+        completion.usage = usage
+        self.meter.record(session_id, role, usage)
+        if key is not None and self.cache is not None:
+            self.cache.put(key, self.config.model, _to_record(completion))
+        return completion
+
+    async def _with_retries(self, messages: list[dict[str, Any]], params: dict[str, Any], usage: Usage) -> Completion:
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self.config.max_concurrency)
+        last = "no attempt"
+        for attempt in range(self.config.max_retries + 1):
+            try:
+                async with self._semaphore:
+                    return await self._once(messages, params, usage)
+            except _Retryable as exc:
+                last = str(exc)
+                if attempt == self.config.max_retries:
+                    break
+                usage.retries += 1
+                backoff = min(0.05 * 2**attempt, 4.0) * (0.5 + self._rng.random())
+                delay = exc.delay if exc.delay is not None else backoff
+                log.warning("llm_retry", model=self.config.model, attempt=attempt + 1, reason=last, delay_s=delay)
+                await asyncio.sleep(delay)
+        raise LLMError(f"{self.config.model}: gave up after {self.config.max_retries + 1} attempts: {last}")
+
+    async def _once(self, messages: list[dict[str, Any]], params: dict[str, Any], usage: Usage) -> Completion:
+        litellm = litellm_module()
+        started = time.perf_counter()
+        self.requests_sent += 1
+        usage.calls += 1
+        try:
+            response = await litellm.acompletion(
+                messages=messages,
+                api_base=self.config.api_base,
+                api_key=self.config.api_key or ("not-needed" if self.config.api_base else None),
+                timeout=self.config.timeout_s,
+                num_retries=0,
+                max_retries=0,
+                **params,
+            )
+        except litellm.RateLimitError as exc:
+            raise _Retryable("rate limited (429)", _retry_after(exc)) from exc
+        except (litellm.Timeout, litellm.APIConnectionError) as exc:
+            raise _Retryable(f"{type(exc).__name__}: {str(exc)[:200]}") from exc
+        except (litellm.InternalServerError, litellm.ServiceUnavailableError) as exc:
+            raise _Retryable(f"server error: {str(exc)[:200]}") from exc
+        except litellm.APIError as exc:
+            if getattr(exc, "status_code", 0) >= 500:
+                raise _Retryable(f"server error {exc.status_code}") from exc
+            raise LLMError(f"{self.config.model}: {str(exc)[:300]}") from exc
+        except litellm.BadRequestError as exc:
+            raise LLMError(f"{self.config.model}: bad request: {str(exc)[:300]}") from exc
+        finally:
+            usage.latency_s += time.perf_counter() - started
+        if not getattr(response, "choices", None):
+            raise _Retryable("empty response (no choices)")
+        choice = response.choices[0]
+        message = choice.message
+        calls = [
+            RawToolCall(id=c.id or f"call_{i}", name=c.function.name or "", arguments=c.function.arguments or "")
+            for i, c in enumerate(getattr(message, "tool_calls", None) or [])
+        ]
+        content = message.content
+        if not calls and not (content or "").strip():
+            raise _Retryable("empty response (no content, no tool calls)")
+        tokens = getattr(response, "usage", None)
+        usage.prompt_tokens += int(getattr(tokens, "prompt_tokens", 0) or 0)
+        usage.completion_tokens += int(getattr(tokens, "completion_tokens", 0) or 0)
+        self._add_cost(litellm, response, usage, tokens)
+        return Completion(content=content, tool_calls=calls, finish_reason=choice.finish_reason)
+
+    def _add_cost(self, litellm: Any, response: Any, usage: Usage, tokens: Any) -> None:
+        cfg = self.config
+        if cfg.cost_per_1k_input is not None and cfg.cost_per_1k_output is not None:
+            usage.cost_usd += (getattr(tokens, "prompt_tokens", 0) or 0) / 1000 * cfg.cost_per_1k_input
+            usage.cost_usd += (getattr(tokens, "completion_tokens", 0) or 0) / 1000 * cfg.cost_per_1k_output
+            return
+        try:
+            usage.cost_usd += float(litellm.completion_cost(completion_response=response))
+        except Exception:  # no price known for this model (local servers): unknown, not free
+            usage.cost_unknown_calls += 1
+
+
+def _to_record(completion: Completion) -> dict[str, Any]:
+    return {
+        "content": completion.content,
+        "tool_calls": [{"id": c.id, "name": c.name, "arguments": c.arguments} for c in completion.tool_calls],
+        "finish_reason": completion.finish_reason,
+        "prompt_tokens": completion.usage.prompt_tokens,
+        "completion_tokens": completion.usage.completion_tokens,
+    }
+
+
+def _from_record(record: dict[str, Any], cached: bool) -> Completion:
+    usage = Usage(cached_calls=1, prompt_tokens=record["prompt_tokens"], completion_tokens=record["completion_tokens"])
+    return Completion(
+        content=record["content"],
+        tool_calls=[RawToolCall(**c) for c in record["tool_calls"]],
+        finish_reason=record["finish_reason"],
+        usage=usage,
+        cached=cached,
+    )

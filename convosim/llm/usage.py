@@ -1,0 +1,51 @@
+"""Token, cost and latency accounting per (session, role); unknown cost stays unknown, not 0."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Usage:
+    calls: int = 0
+    cached_calls: int = 0
+    failed_calls: int = 0
+    retries: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    cost_unknown_calls: int = 0
+    latency_s: float = 0.0
+
+    def add(self, other: Usage) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    @property
+    def cost_known(self) -> bool:
+        return self.cost_unknown_calls == 0
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        return {
+            "calls": self.calls,
+            "cached_calls": self.cached_calls,
+            "failed_calls": self.failed_calls,
+            "retries": self.retries,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost_usd": round(self.cost_usd, 6) if self.cost_known else None,
+            "latency_s": round(self.latency_s, 4),
+        }
+
+
+@dataclass
+class UsageMeter:
+    """Collects usage per session and role; the runner drains a session's usage when it ends."""
+
+    by_session: dict[str, dict[str, Usage]] = field(default_factory=dict)
+
+    def record(self, session_id: str, role: str, usage: Usage) -> None:
+        self.by_session.setdefault(session_id, {}).setdefault(role, Usage()).add(usage)
+
+    def pop(self, session_id: str) -> dict[str, Usage]:
+        return self.by_session.pop(session_id, {})
