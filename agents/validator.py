@@ -26,6 +26,7 @@ class ValidatorRole:
         rules: UserRules,
         book: PhraseBook,
         judge: LLMJudge | None = None,
+        grounded: bool = True,
     ) -> None:
         self.session_id = session_id
         self.rubrics = rubrics
@@ -33,12 +34,13 @@ class ValidatorRole:
         self.rules = rules
         self.book = book
         self.judge = judge
+        self.grounded = grounded
 
     async def handle(self, event: BaseEvent) -> Sequence[BaseEvent]:
         if not isinstance(event, SessionEnded):
             return []
         rubric = self.rubrics[event.task_id]
-        reasons, completed = judge(event, rubric, self.tools, self.rules, self.book)
+        reasons, completed = judge(event, rubric, self.tools, self.rules, self.book, self.grounded)
         notes: list[Reason] = []
         if self.judge is not None:
             judged, notes = await self.judge.judge(event, rubric)

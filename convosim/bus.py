@@ -40,7 +40,8 @@ class RoleLogic(Protocol):
 
 
 RoleFactory = Callable[[str], RoleLogic]
-Observer = Callable[[BaseEvent], Awaitable[None] | None]
+# Sees each event before delivery; returning False drops it (e.g. late messages of an ended session).
+Observer = Callable[[BaseEvent], Awaitable[bool]]
 
 
 def topic_for(event: BaseEvent) -> TopicId:
@@ -88,10 +89,8 @@ class _Recorder(DefaultInterventionHandler):
         self._observer = observer
 
     async def on_publish(self, message: Any, *, message_context: MessageContext) -> Any | type[DropMessage]:
-        if isinstance(message, BaseEvent):
-            result = self._observer(message)
-            if asyncio.iscoroutine(result):
-                await result
+        if isinstance(message, BaseEvent) and not await self._observer(message):
+            return DropMessage
         return message
 
 

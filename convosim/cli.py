@@ -35,13 +35,37 @@ def run(
     seed: Annotated[int | None, typer.Option("--seed", help="Run seed (same seed, same dataset).")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default runs/NAME-TIME).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or table.")] = False,
+    user_model: Annotated[str | None, typer.Option(help="LLM (litellm model string) for the user.")] = None,
+    assistant_model: Annotated[str | None, typer.Option(help="LLM for the assistant.")] = None,
+    tool_model: Annotated[str | None, typer.Option(help="LLM that simulates tool outputs.")] = None,
+    judge_model: Annotated[str | None, typer.Option(help="LLM judge added to the validator.")] = None,
+    temperature: Annotated[float | None, typer.Option(help="Temperature for the LLM roles above.")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="Max completion tokens for those roles.")] = None,
+    api_base: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL for those roles.")] = None,
+    tool_mode: Annotated[str | None, typer.Option(help="sql (default) or simulated.")] = None,
+    cache: Annotated[Path | None, typer.Option(help="On-disk LLM response cache (SQLite).")] = None,
 ) -> None:
     """Run a scenario: simulate sessions, validate them, write the run store and the dataset."""
     from convosim.config import load_scenario
     from convosim.runners.run import run_scenario, stats_table
 
+    models = {"user": user_model, "assistant": assistant_model, "tool_executor": tool_model, "validator": judge_model}
+    shared = {"temperature": temperature, "max_tokens": max_tokens, "api_base": api_base}
+    roles = {
+        role: {"policy": "llm", "model": model, **{k: v for k, v in shared.items() if v is not None}}
+        for role, model in models.items()
+        if model
+    }
+    overrides = {
+        "sessions": n,
+        "concurrency": concurrency,
+        "seed": seed,
+        "roles": roles or None,
+        "tool_mode": tool_mode,
+        "cache": cache,
+    }
     try:
-        sc = load_scenario(scenario, {"sessions": n, "concurrency": concurrency, "seed": seed})
+        sc = load_scenario(scenario, overrides)
         target = out_dir or Path("runs") / f"{sc.name}-{time.strftime('%Y%m%d-%H%M%S')}"
         result = run_scenario(sc, target, console=err, show_progress=not quiet)
     except ConvosimError as exc:

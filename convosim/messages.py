@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from convosim.models import Role, UserTask
 
-EndReason = Literal["completed", "hopeless", "max_turns", "error", "timeout"]
+EndReason = Literal["completed", "hopeless", "max_turns", "limit", "error", "timeout"]
 
 
 class BaseEvent(BaseModel):
@@ -96,6 +96,7 @@ class ConversationClosed(BaseEvent):
 
     type: Literal["conversation_closed"] = "conversation_closed"
     reason: EndReason
+    detail: str | None = None  # e.g. which per-session limit was hit
 
 
 class SessionFailed(BaseEvent):

@@ -100,19 +100,28 @@ def completed_subgoals(events: list[BaseEvent], rubric: Rubric, assistant_text: 
 
 
 def judge(
-    ended: SessionEnded, rubric: Rubric, tools: dict[str, ToolSpec], rules: UserRules, book: PhraseBook
+    ended: SessionEnded,
+    rubric: Rubric,
+    tools: dict[str, ToolSpec],
+    rules: UserRules,
+    book: PhraseBook,
+    grounded: bool = True,
 ) -> tuple[list[Reason], int]:
-    """All reasons to reject the session (empty = accept), and how many sub-goals it completed."""
+    """All reasons to reject the session (empty = accept), and how many sub-goals it completed.
+
+    `grounded=False` (simulated tool outputs) skips the checks that compare against the database
+    replay (final state, fact values): simulated outputs cannot match them.
+    """
     events = list(ended.transcript)
     reasons: list[Reason] = []
     if ended.reason != "completed":
         reasons.append(Reason(code="not_completed", detail=ended.reason))
-    if ended.state_hash != rubric.expected_state_hash:
+    if grounded and ended.state_hash != rubric.expected_state_hash:
         reasons.append(
             Reason(code="state_mismatch", detail={"expected": rubric.expected_diff, "actual": ended.state_diff})
         )
     assistant_text = "\n".join(e.content for e in events if isinstance(e, AssistantMessage))
-    for fact in rubric.facts:
+    for fact in rubric.facts if grounded else ():
         if render_value(fact.value) not in assistant_text:
             reasons.append(
                 Reason(

@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 import structlog
 
 from convosim.bus import Bus, RoleFactory
+from convosim.config import Limits
 from convosim.environments.domain import Domain, SessionEnvironment
+from convosim.llm.usage import Usage, UsageMeter
 from convosim.messages import (
     BaseEvent,
     ConversationClosed,
@@ -25,6 +27,7 @@ from convosim.messages import (
     SessionEnded,
     SessionFailed,
     SessionStarted,
+    ToolResult,
     Verdict,
 )
 from convosim.models import Role, Task
@@ -49,6 +52,7 @@ class SessionOutcome:
     events: list[BaseEvent]
     started_at: float
     error: str | None = None
+    usage: dict[str, Usage] = field(default_factory=dict)
 
 
 @dataclass
@@ -59,6 +63,7 @@ class _Live:
     events: list[BaseEvent] = field(default_factory=list)
     end_reason: EndReason | None = None
     ended: bool = False
+    tool_errors: int = 0
 
 
 class _Supervisor:
@@ -98,20 +103,51 @@ class _Supervisor:
 
 
 class Engine:
-    def __init__(self, domain: Domain, session_timeout_s: float, query_timeout_s: float = 2.0) -> None:
+    def __init__(self, domain: Domain, limits: Limits, meter: UsageMeter) -> None:
         self.domain = domain
-        self.timeout = session_timeout_s
-        self.query_timeout = query_timeout_s
+        self.limits = limits
+        self.timeout = limits.session_timeout_s
+        self.query_timeout = limits.query_timeout_s
+        self.meter = meter
         self.live: dict[str, _Live] = {}
         self.bus = Bus(observer=self._record)
 
     def environment_of(self, session_id: str) -> SessionEnvironment:
         return self.live[session_id].environment
 
-    def _record(self, event: BaseEvent) -> None:
+    async def _record(self, event: BaseEvent) -> bool:
+        """The recorder: keep every event of a live session in bus order; drop the rest."""
         live = self.live.get(event.session_id)
-        if live is not None:
-            live.events.append(event)
+        if live is None:
+            return False  # the session has ended and its agents are gone: deliver nothing more
+        live.events.append(event)
+        if not live.ended:
+            tripped = self._limit_tripped(live, event)
+            if tripped:
+                await self.bus.publish(
+                    ConversationClosed(
+                        id=f"{event.session_id}-limit",
+                        session_id=event.session_id,
+                        turn=event.turn,
+                        sender="runner",
+                        recipient="supervisor",
+                        reason="limit",
+                        detail=tripped,
+                    )
+                )
+        return True
+
+    def _limit_tripped(self, live: _Live, event: BaseEvent) -> str | None:
+        if isinstance(event, ToolResult):
+            live.tool_errors += sum(1 for r in event.results if r.is_error)
+            if live.tool_errors > self.limits.max_tool_errors:
+                return f"more than {self.limits.max_tool_errors} tool errors"
+        if self.limits.max_tokens is not None:
+            usage = self.meter.by_session.get(event.session_id, {}).values()
+            used = sum(u.prompt_tokens + u.completion_tokens for u in usage)
+            if used > self.limits.max_tokens:
+                return f"more than {self.limits.max_tokens} tokens"
+        return None
 
     async def start(self, factories: dict[Role, RoleFactory]) -> None:
         for role, factory in factories.items():
@@ -146,7 +182,8 @@ class Engine:
                     f"no verdict after {self.timeout}s",
                 )
             log.info("session_finished", status=status, end_reason=reason, events=len(live.events))
-            return SessionOutcome(spec, status, reason, verdict, list(live.events), started, error)
+            usage = self.meter.pop(spec.session_id)
+            return SessionOutcome(spec, status, reason, verdict, list(live.events), started, error, usage)
         finally:
             del self.live[spec.session_id]
             live.environment.close()

@@ -1,24 +1,36 @@
-"""Builds the per-session role objects a scenario asks for (offline policies today).
+"""Builds the per-session role objects a scenario asks for: offline policies or LLMs per role.
 
-This is the one place that decides which policy plays which role, so adding LLM or replayed
-policies means adding a branch here, not touching the agents or the engine.
+This is the one place that decides which policy plays which role, so roles can be mixed freely
+(an LLM user with the offline assistant, and so on) without touching the agents or the engine.
+LLM roles share one usage meter and, optionally, one on-disk response cache; clients for the same
+model and endpoint share one concurrency limit for the whole run.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 from convosim.agents.assistant import AssistantRole
+from convosim.agents.llm_assistant import LLMAssistantPolicy
+from convosim.agents.llm_judge import LLMJudge
+from convosim.agents.llm_tool_simulator import ToolSimulator
+from convosim.agents.llm_user import LLMUserPolicy
 from convosim.agents.offline_assistant import OfflineAssistantPolicy
 from convosim.agents.offline_user import OfflineUserPolicy
+from convosim.agents.policies import AssistantPolicy, UserPolicy
 from convosim.agents.tool_executor import ToolExecutorRole
 from convosim.agents.user import UserSimulator
 from convosim.agents.validator import ValidatorRole
 from convosim.bus import RoleFactory
-from convosim.config import Scenario
+from convosim.config import RoleConfig, Scenario
 from convosim.environments.domain import Domain, SessionEnvironment
 from convosim.environments.phrasing import PhraseBook
+from convosim.errors import ConvosimError
+from convosim.llm.cache import ResponseCache
+from convosim.llm.client import LLMClient
+from convosim.llm.usage import UsageMeter
 from convosim.models import Role, Rubric
 
 
@@ -27,32 +39,80 @@ def derived_seed(*parts: object) -> int:
     return int(hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:16], 16)
 
 
-def role_factories(
+@dataclass
+class Roles:
+    factories: dict[Role, RoleFactory]
+    meter: UsageMeter
+    cache: ResponseCache | None = None
+    clients: dict[str, LLMClient] = field(default_factory=dict)
+
+    def requests_sent(self) -> int:
+        return sum(c.requests_sent for c in self.clients.values())
+
+    def close(self) -> None:
+        if self.cache is not None:
+            self.cache.close()
+
+
+def build_roles(
     scenario: Scenario,
     domain: Domain,
     rubrics: Mapping[str, Rubric],
     environment_of: Callable[[str], SessionEnvironment],
-) -> dict[Role, RoleFactory]:
+    meter: UsageMeter,
+) -> Roles:
     book = PhraseBook(domain.tools)
     tools_openai = domain.openai_tools()
+    cache = ResponseCache(scenario.cache) if scenario.cache is not None else None
+    roles = Roles(factories={}, meter=meter, cache=cache)
+    by_endpoint: dict[tuple[str, str | None], LLMClient] = {}
+
+    def client_for(config: RoleConfig) -> LLMClient:
+        model = config.llm()
+        key = model.model_dump_json()
+        if key not in roles.clients:
+            client = LLMClient(model, meter, cache)
+            sibling = by_endpoint.setdefault((model.model, model.api_base), client)
+            client.share_limit_with(sibling)
+            roles.clients[key] = client
+        return roles.clients[key]
+
+    cfg = scenario.roles
+    needs_simulator = scenario.tool_mode == "simulated" or any(t.sql is None for t in domain.tools.values())
+    if needs_simulator and cfg.tool_executor.policy != "llm":
+        raise ConvosimError(
+            None, "roles.tool_executor", "simulated tools (tool_mode: simulated or tools without SQL) need a tool model"
+        )
 
     def user(session_id: str) -> UserSimulator:
-        policy = OfflineUserPolicy(book, scenario.rules, scenario.persona, derived_seed(scenario.seed, session_id))
+        policy: UserPolicy
+        if cfg.user.policy == "llm":
+            policy = LLMUserPolicy(client_for(cfg.user), session_id, scenario.rules, scenario.persona)
+        else:
+            seed = derived_seed(scenario.seed, session_id)
+            policy = OfflineUserPolicy(book, scenario.rules, scenario.persona, seed)
         return UserSimulator(session_id, policy, scenario.rules)
 
     def assistant(session_id: str) -> AssistantRole:
-        return AssistantRole(
-            session_id,
-            OfflineAssistantPolicy(book),
-            domain.policy,
-            tools_openai,
-            scenario.limits.max_tool_calls_per_turn,
-        )
+        policy: AssistantPolicy
+        if cfg.assistant.policy == "llm":
+            policy = LLMAssistantPolicy(client_for(cfg.assistant), session_id)
+        else:
+            policy = OfflineAssistantPolicy(book)
+        return AssistantRole(session_id, policy, domain.policy, tools_openai, scenario.limits.max_tool_calls_per_turn)
 
     def tool_executor(session_id: str) -> ToolExecutorRole:
-        return ToolExecutorRole(session_id, environment_of(session_id))
+        simulator = None
+        if cfg.tool_executor.policy == "llm":
+            simulator = ToolSimulator(client_for(cfg.tool_executor), session_id)
+        return ToolExecutorRole(
+            session_id, environment_of(session_id), simulator, simulate_all=scenario.tool_mode == "simulated"
+        )
 
     def validator(session_id: str) -> ValidatorRole:
-        return ValidatorRole(session_id, rubrics, domain.tools, scenario.rules, book)
+        judge = LLMJudge(client_for(cfg.validator)) if cfg.validator.policy == "llm" else None
+        grounded = scenario.tool_mode == "sql"
+        return ValidatorRole(session_id, rubrics, domain.tools, scenario.rules, book, judge, grounded)
 
-    return {"user": user, "assistant": assistant, "tool_executor": tool_executor, "validator": validator}
+    roles.factories = {"user": user, "assistant": assistant, "tool_executor": tool_executor, "validator": validator}
+    return roles

@@ -21,10 +21,11 @@ from convosim.config import Scenario
 from convosim.environments.domain import Domain, load_domain
 from convosim.environments.tasks import load_tasks
 from convosim.errors import ConvosimError
+from convosim.llm.usage import UsageMeter
 from convosim.models import Role, Rubric, Task
 from convosim.runners.engine import Engine, SessionOutcome, SessionSpec
 from convosim.runners.export import openai_messages, write_jsonl_atomic
-from convosim.runners.roles import derived_seed, role_factories
+from convosim.runners.roles import build_roles, derived_seed
 from convosim.runners.stats import summarise, turn_counts
 from convosim.runners.store import RunStore
 
@@ -92,7 +93,6 @@ async def _run(
     run_id = f"{derived_seed(scenario.name, scenario.seed, time.time_ns()):016x}"
     store.start_run(run_id, scenario.model_dump(mode="json"), scenario.seed)
     log.info("run_started", run_id=run_id, sessions=scenario.sessions, concurrency=scenario.concurrency)
-    engine = Engine(domain, scenario.limits.session_timeout_s, scenario.limits.query_timeout_s)
     rows: list[dict[str, Any]] = []
     counts: dict[str, int] = {}
     started = time.perf_counter()
@@ -121,6 +121,7 @@ async def _run(
                 started_at=outcome.started_at,
                 events=outcome.events,
                 verdict=verdict,
+                usage=outcome.usage,
             )
             rows.append(
                 {
@@ -128,6 +129,7 @@ async def _run(
                     **turn_counts(outcome.events),
                     "subgoals_total": len(outcome.spec.task.subgoals),
                     "subgoals_completed": verdict.subgoals_completed if verdict else 0,
+                    "usage": outcome.usage,
                     "reason_codes": sorted({r.code for r in verdict.reasons})
                     if verdict
                     else [outcome.end_reason or "error"],
@@ -136,16 +138,19 @@ async def _run(
             counts[outcome.status] = counts.get(outcome.status, 0) + 1
             progress.update(bar, advance=1, accepted=counts.get("accepted", 0))
 
-        factories = role_factories(scenario, domain, rubrics, engine.environment_of)
-        factories.update(overrides)
-        await engine.start(factories)
+        meter = UsageMeter()
+        engine = Engine(domain, scenario.limits, meter)
+        roles = build_roles(scenario, domain, rubrics, engine.environment_of, meter)
+        await engine.start({**roles.factories, **overrides})
         try:
             await engine.run_all(session_specs(scenario, tasks), scenario.concurrency, on_outcome)
         finally:
             await engine.stop()
+            roles.close()
     wall = time.perf_counter() - started
     export(store, run_id, domain, out_dir)
     stats = summarise(rows, wall)
+    stats["llm_requests_sent"] = roles.requests_sent()
     (out_dir / "stats.json").write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
     store.finish_run(run_id)
     store.close()
@@ -189,4 +194,11 @@ def stats_table(stats: dict[str, Any]) -> Table:
         table.add_row(key, str(stats[key]))
     for code, count in stats["rejection_reasons"].items():
         table.add_row(f"reason: {code}", str(count))
+    for role, usage in stats.get("llm_usage", {}).items():
+        cost = "unknown" if usage["cost_usd"] is None else f"${usage['cost_usd']:.4f}"
+        table.add_row(
+            f"llm {role}",
+            f"{usage['calls']} calls, {usage['prompt_tokens'] + usage['completion_tokens']} tokens, {cost}, "
+            f"{usage['mean_latency_s']} s/call",
+        )
     return table

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from statistics import mean
 from typing import Any
 
+from convosim.llm.usage import Usage
 from convosim.messages import AssistantMessage, BaseEvent, ToolCallRequest, ToolResult, UserMessage
 
 
@@ -26,6 +27,20 @@ def turn_counts(events: Sequence[BaseEvent]) -> dict[str, int]:
         "tool_calls": calls,
         "tool_errors": errors,
     }
+
+
+def usage_by_role(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Totals per role over the run (the judge included); cost is None when any call's price is unknown."""
+    totals: dict[str, Usage] = {}
+    for r in rows:
+        for role, usage in r.get("usage", {}).items():
+            totals.setdefault(role, Usage()).add(usage)
+    out = {}
+    for role, usage in sorted(totals.items()):
+        d = usage.as_dict()
+        d["mean_latency_s"] = round(usage.latency_s / usage.calls, 4) if usage.calls else None
+        out[role] = d
+    return out
 
 
 def summarise(rows: Sequence[dict[str, Any]], wall_time_s: float) -> dict[str, Any]:
@@ -53,6 +68,7 @@ def summarise(rows: Sequence[dict[str, Any]], wall_time_s: float) -> dict[str, A
         "mean_tool_calls": avg("tool_calls"),
         "tool_error_rate": round(sum(r["tool_errors"] for r in rows) / max(1, sum(r["tool_calls"] for r in rows)), 4),
         "rejection_reasons": dict(sorted(reasons.items())),
+        "llm_usage": usage_by_role(rows),
         "wall_time_s": round(wall_time_s, 3),
         "sessions_per_s": round(n / wall_time_s, 3) if wall_time_s > 0 else None,
     }

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from convosim.llm.usage import Usage
 from convosim.messages import BaseEvent, SessionEnded, Verdict, event_from_json
 
 FORMAT_VERSION = 1
@@ -38,6 +39,12 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE TABLE IF NOT EXISTS verdicts (
     session_id TEXT PRIMARY KEY REFERENCES sessions(session_id), accepted INTEGER NOT NULL,
     reasons TEXT NOT NULL, subgoals_total INTEGER NOT NULL, subgoals_completed INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS usage (
+    session_id TEXT NOT NULL REFERENCES sessions(session_id), role TEXT NOT NULL, calls INTEGER NOT NULL,
+    cached_calls INTEGER NOT NULL, failed_calls INTEGER NOT NULL, retries INTEGER NOT NULL,
+    prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, cost_usd REAL, latency_s REAL NOT NULL,
+    PRIMARY KEY (session_id, role)
 );
 CREATE INDEX IF NOT EXISTS events_type ON events(type);
 CREATE INDEX IF NOT EXISTS sessions_run ON sessions(run_id, idx);
@@ -79,6 +86,7 @@ class RunStore:
         started_at: float,
         events: Sequence[BaseEvent],
         verdict: Verdict | None,
+        usage: Mapping[str, Usage] | None = None,
     ) -> None:
         """Persist one finished session atomically."""
         rows = []
@@ -104,6 +112,23 @@ class RunStore:
                 (session_id, run_id, idx, task_id, trial, status, end_reason, started_at, time.time()),
             )
             self.conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            for role, u in (usage or {}).items():
+                d = u.as_dict()
+                self.conn.execute(
+                    "INSERT INTO usage VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        session_id,
+                        role,
+                        d["calls"],
+                        d["cached_calls"],
+                        d["failed_calls"],
+                        d["retries"],
+                        d["prompt_tokens"],
+                        d["completion_tokens"],
+                        d["cost_usd"],
+                        d["latency_s"],
+                    ),
+                )
             if verdict is not None:
                 self.conn.execute(
                     "INSERT INTO verdicts VALUES (?, ?, ?, ?, ?)",

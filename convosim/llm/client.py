@@ -25,10 +25,21 @@ from convosim.llm.usage import Usage, UsageMeter
 log = structlog.get_logger("convosim.llm")
 
 
+_QUIETED = False
+
+
 def litellm_module() -> Any:
+    """Import litellm on first use only, with its cost map read locally (never from the internet).
+
+    Its "Provider List" banner on every unpriced model is silenced at first use (never at import).
+    """
+    global _QUIETED
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
 
+    if not _QUIETED:
+        litellm.suppress_debug_info = True
+        _QUIETED = True
     return litellm
 
 
@@ -40,6 +51,19 @@ class _Retryable(Exception):
     def __init__(self, reason: str, delay: float | None = None) -> None:
         super().__init__(reason)
         self.delay = delay
+
+
+class _Limit:
+    """An asyncio.Semaphore created on first use, inside the running loop."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._semaphore: asyncio.Semaphore | None = None
+
+    def semaphore(self) -> asyncio.Semaphore:
+        if self._semaphore is None:
+            self._semaphore = asyncio.Semaphore(self.size)
+        return self._semaphore
 
 
 @dataclass(frozen=True)
@@ -77,9 +101,13 @@ class LLMClient:
         self.config = config
         self.meter = meter
         self.cache = cache
-        self._semaphore: asyncio.Semaphore | None = None
+        self._limit = _Limit(config.max_concurrency)
         self._rng = random.Random(0)
         self.requests_sent = 0
+
+    def share_limit_with(self, other: LLMClient) -> None:
+        """Use one in-flight limit with `other` (same model and endpoint): a run-wide cap per model."""
+        self._limit = other._limit
 
     def _params(self, tools: list[dict[str, Any]] | None, response_format: dict[str, Any] | None) -> dict[str, Any]:
         params: dict[str, Any] = {"model": self.config.model}
@@ -125,12 +153,10 @@ class LLMClient:
         return completion
 
     async def _with_retries(self, messages: list[dict[str, Any]], params: dict[str, Any], usage: Usage) -> Completion:
-        if self._semaphore is None:
-            self._semaphore = asyncio.Semaphore(self.config.max_concurrency)
         last = "no attempt"
         for attempt in range(self.config.max_retries + 1):
             try:
-                async with self._semaphore:
+                async with self._limit.semaphore():
                     return await self._once(messages, params, usage)
             except _Retryable as exc:
                 last = str(exc)

@@ -10,11 +10,12 @@ choices) are injected by a seeded plan so a faulty run is reproducible.
 from __future__ import annotations
 
 import asyncio
+import inspect
 import json
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +30,7 @@ class ChatReply:
     tool_calls: tuple[tuple[str, dict[str, Any] | str], ...] = ()
 
 
-Responder = Callable[[dict[str, Any]], ChatReply]
+Responder = Callable[[dict[str, Any]], ChatReply | Awaitable[ChatReply]]
 FAULT_KINDS = ("rate_limit", "server_error", "hang", "malformed_args", "unknown_tool", "empty_choices")
 
 
@@ -128,6 +129,8 @@ class ScriptedChatServer:
         if responder is None:
             return web.json_response({"error": {"message": f"no responder for model {model!r}"}}, status=404)
         reply = responder(body)
+        if inspect.isawaitable(reply):
+            reply = await reply
         return web.json_response(self._completion(body, reply, fault))
 
     def _completion(self, body: dict[str, Any], reply: ChatReply, fault: str | None) -> dict[str, Any]:

@@ -1,0 +1,109 @@
+"""Responders that play each role on the test server with convosim's own offline policies.
+
+A real model sees only the request; so do these. The assistant responder replays the offline
+assistant over the request's messages; the user responder finds its task by the goal in its
+system prompt and replays the offline user over the role-flipped history; the judge checks each
+rubric fact against the transcript it is sent; the tool responder fills the output schema it is
+sent. With them, an all-LLM run through litellm and real HTTP is deterministic and mostly accepted.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from convosim.agents.offline_assistant import OfflineAssistantPolicy
+from convosim.agents.offline_user import OfflineUserPolicy
+from convosim.agents.policies import AssistantObservation, DialogueLine, UserObservation
+from convosim.environments.phrasing import PhraseBook
+from convosim.models import Task, ToolSpec
+from convosim.rules.user_rules import Persona, UserRules
+from convosim.testing.server import ChatReply, Responder
+
+KICKOFF = "(The chat has opened."
+
+
+def _decode_after(text: str, marker: str, opener: str) -> Any:
+    start = text.index(marker) + len(marker)
+    start = text.index(opener, start)
+    return json.JSONDecoder().raw_decode(text[start:])[0]
+
+
+def sample_for(schema: dict[str, Any]) -> Any:
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        kind = kind[0]
+    if "enum" in schema:
+        return schema["enum"][0]
+    if kind == "object":
+        props = schema.get("properties", {})
+        return {name: sample_for(sub) for name, sub in props.items()} if props else {"ok": True}
+    if kind == "array":
+        return [sample_for(schema.get("items", {"type": "object"}))]
+    return {"integer": 1, "number": 1.5, "boolean": True, "null": None}.get(str(kind), "sample")
+
+
+class OfflineResponders:
+    def __init__(
+        self, tools: dict[str, ToolSpec], tasks: Sequence[Task], rules: UserRules, persona: Persona, seed: int = 0
+    ) -> None:
+        self.book = PhraseBook(tools)
+        self.tasks = list(tasks)
+        self.rules = rules
+        self.persona = persona
+        self.seed = seed
+
+    def responders(self) -> dict[str, Responder]:
+        return {"assistant": self.assistant, "user": self.user, "judge": self.judge, "tool": self.tool}
+
+    async def assistant(self, body: dict[str, Any]) -> ChatReply:
+        messages = [m for m in body["messages"] if m["role"] != "system"]
+        policy = OfflineAssistantPolicy(self.book)
+        action = None
+        for i, message in enumerate(messages):
+            acts_here = i + 1 == len(messages) or messages[i + 1]["role"] == "assistant"
+            if message["role"] in ("user", "tool") and acts_here:
+                observation = AssistantObservation(system="", tools=(), messages=tuple(messages[: i + 1]))
+                action = await policy.act(observation)
+        assert action is not None, "no user message to answer"
+        if action.tool_calls:
+            return ChatReply(tool_calls=tuple((c.name, c.arguments) for c in action.tool_calls))
+        return ChatReply(content=action.content)
+
+    async def user(self, body: dict[str, Any]) -> ChatReply:
+        system = body["messages"][0]["content"]
+        task = next(t for t in self.tasks if f"What you want overall: {t.goal}" in system)
+        lines: list[DialogueLine] = []
+        for m in body["messages"][1:]:
+            if m["role"] == "user" and not m["content"].startswith(KICKOFF):
+                lines.append(DialogueLine(speaker="assistant", text=m["content"]))
+            elif m["role"] == "assistant":
+                lines.append(DialogueLine(speaker="user", text=m["content"]))
+        policy = OfflineUserPolicy(self.book, self.rules, self.persona, self.seed)
+        view = task.user_view()
+        action = None
+        for i, line in enumerate([*lines, None]):
+            if line is None or line.speaker == "user":
+                turn = 1 + sum(1 for x in lines[:i] if x.speaker == "user")
+                action = await policy.act(UserObservation(task=view, history=tuple(lines[:i]), turn=turn))
+        assert action is not None
+        return ChatReply(content=json.dumps({"message": action.content, "task_complete": action.done}))
+
+    def judge(self, body: dict[str, Any]) -> ChatReply:
+        prompt = body["messages"][-1]["content"]
+        items = _decode_after(prompt, "Rubric items", "[")
+        transcript = _decode_after(prompt, "Transcript (JSON, in order):", "[")
+        said = "\n".join(m.get("content") or "" for m in transcript if m["role"] == "assistant")
+        results = []
+        for item in items:
+            value = re.search(r"\((.*)\) for sub-goal", item["text"]) if item["class"] == "critical" else None
+            passed = value is None or value.group(1) in said
+            results.append({"id": item["id"], "passed": passed, "evidence": "checked against the transcript"})
+        return ChatReply(content=json.dumps({"items": results, "summary": "scripted review"}))
+
+    def tool(self, body: dict[str, Any]) -> ChatReply:
+        prompt = body["messages"][0]["content"]
+        schema = _decode_after(prompt, "Output JSON schema:", "{")
+        return ChatReply(content=json.dumps(sample_for(schema)))
