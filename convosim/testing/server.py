@@ -188,14 +188,18 @@ class ScriptedChatServer:
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/chat/completions", self._chat)
-        runner = web.AppRunner(app, access_log=None)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         loop.run_until_complete(runner.setup())
-        site = web.TCPSite(runner, self.host, 0, shutdown_timeout=0.5)
+        site = web.TCPSite(runner, self.host, 0)
         loop.run_until_complete(site.start())
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         self._runner = runner
         self._ready.set()
         loop.run_forever()
+        pending = [t for t in asyncio.all_tasks(loop) if not t.done()]
+        for task in pending:  # e.g. requests still "hanging" on purpose
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         loop.run_until_complete(runner.cleanup())
         loop.close()
 
