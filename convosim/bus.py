@@ -40,8 +40,8 @@ class RoleLogic(Protocol):
 
 
 RoleFactory = Callable[[str], RoleLogic]
-# Sees each event before delivery; returning False drops it (e.g. late messages of an ended session).
-Observer = Callable[[BaseEvent], Awaitable[bool]]
+# Sees each event before delivery, in publish order.
+Observer = Callable[[BaseEvent], Awaitable[None]]
 
 
 def topic_for(event: BaseEvent) -> TopicId:
@@ -51,15 +51,21 @@ def topic_for(event: BaseEvent) -> TopicId:
 class _BusAgent(BaseAgent):
     """Adapter from autogen's agent interface to a RoleLogic; one instance per (role, session)."""
 
-    def __init__(self, role: Role, factory: RoleFactory) -> None:
+    def __init__(self, role: Role, factory: RoleFactory, bus: Bus) -> None:
         super().__init__(description=f"convosim {role}")
         self._role: Role = role
-        self._logic = factory(self.id.key)
+        self._bus = bus
+        # A message already in flight when its session ended can still arrive: such a late agent
+        # gets no logic, drops the message and evicts itself, so nothing is rebuilt or leaked.
+        self._logic = factory(self.id.key) if bus.is_live(self.id.key) else None
         # autogen runs each delivery as its own task: without this lock one agent could answer twice.
         self._lock = asyncio.Lock()
         self._failures = 0
 
     async def on_message_impl(self, message: Any, ctx: MessageContext) -> None:
+        if self._logic is None:
+            self._bus.release(self.id.key)
+            return
         async with self._lock:
             # structlog contextvars do not travel with the message: bind them at the entry point.
             with structlog.contextvars.bound_contextvars(session_id=self.id.key, agent=self._role):
@@ -89,24 +95,27 @@ class _Recorder(DefaultInterventionHandler):
         self._observer = observer
 
     async def on_publish(self, message: Any, *, message_context: MessageContext) -> Any | type[DropMessage]:
-        if isinstance(message, BaseEvent) and not await self._observer(message):
-            return DropMessage
+        # Never return DropMessage: autogen-core 0.7.5 then skips the queue's task_done() and
+        # stop_when_idle() waits forever. Late messages are instead ignored by their (late) agent.
+        if isinstance(message, BaseEvent):
+            await self._observer(message)
         return message
 
 
 class Bus:
     """Owns the runtime; the only module that knows the bus is autogen-core."""
 
-    def __init__(self, observer: Observer | None = None) -> None:
+    def __init__(self, observer: Observer | None = None, is_live: Callable[[str], bool] | None = None) -> None:
         handlers = [_Recorder(observer)] if observer is not None else None
         self._runtime = SingleThreadedAgentRuntime(intervention_handlers=handlers)
         self._roles: list[Role] = []
+        self.is_live: Callable[[str], bool] = is_live or (lambda _session_id: True)
 
     async def register(self, role: Role, factory: RoleFactory) -> None:
         await _BusAgent.register(
             self._runtime,
             role,
-            lambda: _BusAgent(role, factory),
+            lambda: _BusAgent(role, factory, self),
             skip_class_subscriptions=True,
             skip_direct_message_subscription=True,
         )

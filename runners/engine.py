@@ -110,16 +110,16 @@ class Engine:
         self.query_timeout = limits.query_timeout_s
         self.meter = meter
         self.live: dict[str, _Live] = {}
-        self.bus = Bus(observer=self._record)
+        self.bus = Bus(observer=self._record, is_live=lambda sid: sid in self.live)
 
     def environment_of(self, session_id: str) -> SessionEnvironment:
         return self.live[session_id].environment
 
-    async def _record(self, event: BaseEvent) -> bool:
-        """The recorder: keep every event of a live session in bus order; drop the rest."""
+    async def _record(self, event: BaseEvent) -> None:
+        """The recorder: keep every event of a live session in bus order."""
         live = self.live.get(event.session_id)
         if live is None:
-            return False  # the session has ended and its agents are gone: deliver nothing more
+            return  # the session has ended: its late agents ignore this (see bus._BusAgent)
         live.events.append(event)
         if not live.ended:
             tripped = self._limit_tripped(live, event)

@@ -134,3 +134,19 @@ def test_a_crashing_agent_fails_only_its_session(tmp_path, retail_dir, retail) -
     assert {x["session_id"] for x in failures} == doomed and {x["agent"] for x in failures} == {"assistant"}
     rejected = [json.loads(x) for x in (tmp_path / "run" / "rejected.jsonl").read_text().splitlines()]
     assert {x["session_id"] for x in rejected} == doomed
+
+
+class AlwaysWrongTool:
+    async def act(self, observation: AssistantObservation) -> AssistantAction:
+        return AssistantAction(tool_calls=(PlannedCall(name="nope", arguments={}),))
+
+
+def test_tool_error_limit_ends_the_session_with_a_reason(tmp_path, retail_dir, retail) -> None:
+    domain, _ = retail
+    scenario = scenario_for(retail_dir / "scenario.yaml", sessions=2, limits={"max_tool_errors": 3})
+    run(scenario, tmp_path / "run", overrides={"assistant": _assistant(domain, AlwaysWrongTool)})
+    for row, events in transcripts(tmp_path / "run").values():
+        assert row["status"] == "rejected" and row["end_reason"] == "limit"
+        closed = [e for e in events if e.type == "conversation_closed"]
+        assert closed[0].detail == "more than 3 tool errors"
+        assert {"code": "not_completed", "detail": "limit"} in row["reasons"]

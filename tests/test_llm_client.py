@@ -1,0 +1,108 @@
+"""The litellm client's robustness, against the test server over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from convosim.agents.llm_tool_simulator import ToolSimulator
+from convosim.llm.client import LLMClient, LLMError
+from convosim.llm.config import ModelConfig
+from convosim.llm.usage import UsageMeter
+from convosim.models import ToolSpec
+from convosim.testing import ChatReply, FaultPlan, ScriptedChatServer
+
+HELLO = {"echo": lambda body: ChatReply(content="hello")}
+
+
+def client_for(server: ScriptedChatServer, **config) -> tuple[LLMClient, UsageMeter]:
+    meter = UsageMeter()
+    settings = {"timeout_s": 2.0, "max_retries": 3, **config}
+    return LLMClient(ModelConfig(model="openai/echo", api_base=server.base_url, **settings), meter), meter
+
+
+def ask(client: LLMClient) -> str | None:
+    completion = asyncio.run(client.complete([{"role": "user", "content": "hi"}], session_id="s", role="assistant"))
+    return completion.content
+
+
+def test_rate_limit_honours_retry_after() -> None:
+    plan = FaultPlan({"rate_limit": 1.0}, retry_after_s=0.4)
+    with ScriptedChatServer(HELLO, faults=plan) as server:
+        client, meter = client_for(server, max_retries=1)
+        started = time.perf_counter()
+        with pytest.raises(LLMError, match="rate limited"):
+            ask(client)
+        assert time.perf_counter() - started >= 0.4, "waited as long as Retry-After said"
+        assert server.request_count == 2
+    usage = meter.by_session["s"]["assistant"]
+    assert usage.retries == 1 and usage.failed_calls == 1 and usage.calls == 2
+
+
+@pytest.mark.parametrize("kind", ["server_error", "empty_choices", "hang"])
+def test_transient_faults_are_retried_until_success(kind) -> None:
+    responses = iter([kind, None, None, None])
+
+    class FirstFails(FaultPlan):
+        def draw(self) -> str | None:
+            return next(responses)
+
+    with ScriptedChatServer(HELLO, faults=FirstFails(hang_s=3.0)) as server:
+        client, meter = client_for(server, timeout_s=0.5)
+        assert ask(client) == "hello"
+        assert server.request_count == 2
+    assert meter.by_session["s"]["assistant"].retries == 1
+
+
+def test_concurrency_limit_queues_instead_of_rejecting() -> None:
+    with ScriptedChatServer(HELLO, latency_s=0.1) as server:
+        client, _ = client_for(server, max_concurrency=2)
+
+        async def many() -> list:
+            return await asyncio.gather(
+                *[client.complete([{"role": "user", "content": f"{i}"}], session_id="s", role="a") for i in range(6)]
+            )
+
+        started = time.perf_counter()
+        results = asyncio.run(many())
+        elapsed = time.perf_counter() - started
+    assert [r.content for r in results] == ["hello"] * 6
+    assert elapsed >= 0.3, "6 requests through 2 slots take at least 3 rounds of 0.1 s"
+
+
+def test_explicit_prices_give_a_known_cost() -> None:
+    with ScriptedChatServer(HELLO) as server:
+        client, meter = client_for(server, cost_per_1k_input=1.0, cost_per_1k_output=2.0)
+        ask(client)
+    usage = meter.by_session["s"]["assistant"]
+    assert usage.cost_known and usage.cost_usd > 0
+
+
+ORDER_TOOL = ToolSpec(
+    name="get_status",
+    description="Get a status.",
+    kind="read",
+    parameters={"type": "object", "properties": {"id": {"type": "integer"}}, "required": ["id"]},
+    phrasings=("Status of {id}?",),
+    output_schema={"type": "object", "properties": {"status": {"type": "string"}}, "required": ["status"]},
+)
+
+
+def test_simulated_tool_output_must_validate_against_its_schema() -> None:
+    replies = iter(['{"state": 1}', '{"status": "shipped"}'])
+    with ScriptedChatServer({"echo": lambda body: ChatReply(content=next(replies))}) as server:
+        client, _ = client_for(server)
+        simulator = ToolSimulator(client, "s")
+        output, is_error = asyncio.run(simulator.run(ORDER_TOOL, {"id": 3}))
+        assert (output, is_error) == ({"status": "shipped"}, False)
+        retry_prompt = server.requests[1]["messages"][-1]["content"]
+        assert "'status' is a required property" in retry_prompt
+
+
+def test_simulated_tool_gives_up_with_a_tool_error() -> None:
+    with ScriptedChatServer({"echo": lambda body: ChatReply(content="not json")}) as server:
+        client, _ = client_for(server)
+        output, is_error = asyncio.run(ToolSimulator(client, "s").run(ORDER_TOOL, {"id": 3}))
+    assert is_error and "did not match the tool's schema" in output["error"]
