@@ -104,6 +104,8 @@ class LLMClient:
         self._limit = _Limit(config.max_concurrency)
         self._rng = random.Random(0)
         self.requests_sent = 0
+        self._pricing: dict[str, float] | None = None  # per-token prices passed to litellm, if any
+        self._price_known: bool | None = None
 
     def share_limit_with(self, other: LLMClient) -> None:
         """Use one in-flight limit with `other` (same model and endpoint): a run-wide cap per model."""
@@ -169,8 +171,32 @@ class LLMClient:
                 await asyncio.sleep(delay)
         raise LLMError(f"{self.config.model}: gave up after {self.config.max_retries + 1} attempts: {last}")
 
+    def _resolve_pricing(self, litellm: Any) -> None:
+        """Decide once whether this model's cost is knowable, and how litellm should price it.
+
+        An unpriced (local) model gets explicit zero prices so litellm skips its slow failing price
+        lookup on every call; its cost is still reported as unknown, never as 0.
+        """
+        cfg = self.config
+        if cfg.cost_per_1k_input is not None and cfg.cost_per_1k_output is not None:
+            self._pricing = {
+                "input_cost_per_token": cfg.cost_per_1k_input / 1000,
+                "output_cost_per_token": cfg.cost_per_1k_output / 1000,
+            }
+            self._price_known = True
+            return
+        try:
+            info = litellm.get_model_info(cfg.model)
+            self._price_known = info.get("input_cost_per_token") is not None
+        except Exception:
+            self._price_known = False
+        if not self._price_known:
+            self._pricing = {"input_cost_per_token": 0.0, "output_cost_per_token": 0.0}
+
     async def _once(self, messages: list[dict[str, Any]], params: dict[str, Any], usage: Usage) -> Completion:
         litellm = litellm_module()
+        if self._price_known is None:
+            self._resolve_pricing(litellm)
         started = time.perf_counter()
         self.requests_sent += 1
         usage.calls += 1
@@ -182,6 +208,7 @@ class LLMClient:
                 timeout=self.config.timeout_s,
                 num_retries=0,
                 max_retries=0,
+                **(self._pricing or {}),
                 **params,
             )
         except litellm.RateLimitError as exc:
@@ -212,19 +239,16 @@ class LLMClient:
         tokens = getattr(response, "usage", None)
         usage.prompt_tokens += int(getattr(tokens, "prompt_tokens", 0) or 0)
         usage.completion_tokens += int(getattr(tokens, "completion_tokens", 0) or 0)
-        self._add_cost(litellm, response, usage, tokens)
+        self._add_cost(response, usage)
         return Completion(content=content, tool_calls=calls, finish_reason=choice.finish_reason)
 
-    def _add_cost(self, litellm: Any, response: Any, usage: Usage, tokens: Any) -> None:
-        cfg = self.config
-        if cfg.cost_per_1k_input is not None and cfg.cost_per_1k_output is not None:
-            usage.cost_usd += (getattr(tokens, "prompt_tokens", 0) or 0) / 1000 * cfg.cost_per_1k_input
-            usage.cost_usd += (getattr(tokens, "completion_tokens", 0) or 0) / 1000 * cfg.cost_per_1k_output
-            return
-        try:
-            usage.cost_usd += float(litellm.completion_cost(completion_response=response))
-        except Exception:  # no price known for this model (local servers): unknown, not free
+    def _add_cost(self, response: Any, usage: Usage) -> None:
+        # litellm has already priced the response (once per call) while building it.
+        cost = (getattr(response, "_hidden_params", None) or {}).get("response_cost")
+        if not self._price_known or cost is None:  # e.g. a local server: unknown, not free
             usage.cost_unknown_calls += 1
+        else:
+            usage.cost_usd += float(cost)
 
 
 def _to_record(completion: Completion) -> dict[str, Any]:

@@ -9,9 +9,11 @@ sent. With them, an all-LLM run through litellm and real HTTP is deterministic a
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from convosim.agents.offline_assistant import OfflineAssistantPolicy
@@ -45,6 +47,48 @@ def sample_for(schema: dict[str, Any]) -> Any:
     return {"integer": 1, "number": 1.5, "boolean": True, "null": None}.get(str(kind), "sample")
 
 
+def _prefix_hashes(messages: Sequence[dict[str, Any]]) -> list[str]:
+    """hashes[i] identifies messages[: i + 1]."""
+    out: list[str] = []
+    digest = hashlib.sha256()
+    for m in messages:
+        digest.update(json.dumps(m, sort_keys=True).encode())
+        out.append(digest.copy().hexdigest())
+    return out
+
+
+class _Resumable:
+    """Policy states keyed by the conversation prefix they have consumed.
+
+    Replaying a whole conversation on every request costs O(turns^2); resuming from the state left
+    by the previous request of the same conversation makes each request O(1) amortised, which
+    keeps the server cheap enough for load benchmarks. Identical prefixes are identical states
+    (the policies are deterministic), and a state is popped when used, so forks stay correct.
+    """
+
+    def __init__(self) -> None:
+        self.states: dict[str, tuple[Any, Any]] = {}  # prefix hash -> (policy, the reply it gave)
+        self.lock = threading.Lock()
+
+    def answered(self, hashes: list[str]) -> Any | None:
+        """The reply already given to exactly this conversation (a twin session, or a retry)."""
+        with self.lock:
+            hit = self.states.get(hashes[-1])
+        return hit[1] if hit is not None else None
+
+    def resume(self, hashes: list[str], fresh: Callable[[], Any]) -> tuple[Any, int]:
+        with self.lock:
+            for i in range(len(hashes) - 2, -1, -1):
+                hit = self.states.pop(hashes[i], None)
+                if hit is not None:
+                    return hit[0], i + 1
+        return fresh(), 0
+
+    def save(self, key: str, state: Any, reply: Any) -> None:
+        with self.lock:
+            self.states[key] = (state, reply)
+
+
 class OfflineResponders:
     def __init__(
         self, tools: dict[str, ToolSpec], tasks: Sequence[Task], rules: UserRules, persona: Persona, seed: int = 0
@@ -54,42 +98,64 @@ class OfflineResponders:
         self.rules = rules
         self.persona = persona
         self.seed = seed
+        self._assistants = _Resumable()
+        self._users = _Resumable()
 
     def responders(self) -> dict[str, Responder]:
         return {"assistant": self.assistant, "user": self.user, "judge": self.judge, "tool": self.tool}
 
     async def assistant(self, body: dict[str, Any]) -> ChatReply:
         messages = [m for m in body["messages"] if m["role"] != "system"]
-        policy = OfflineAssistantPolicy(self.book)
+        hashes = _prefix_hashes(messages)
+        known = self._assistants.answered(hashes)
+        if known is not None:
+            return known
+        policy, start = self._assistants.resume(hashes, lambda: OfflineAssistantPolicy(self.book))
         action = None
-        for i, message in enumerate(messages):
+        for i in range(start, len(messages)):
             acts_here = i + 1 == len(messages) or messages[i + 1]["role"] == "assistant"
-            if message["role"] in ("user", "tool") and acts_here:
+            if messages[i]["role"] in ("user", "tool") and acts_here:
                 observation = AssistantObservation(system="", tools=(), messages=tuple(messages[: i + 1]))
                 action = await policy.act(observation)
         assert action is not None, "no user message to answer"
         if action.tool_calls:
-            return ChatReply(tool_calls=tuple((c.name, c.arguments) for c in action.tool_calls))
-        return ChatReply(content=action.content)
+            reply = ChatReply(tool_calls=tuple((c.name, c.arguments) for c in action.tool_calls))
+        else:
+            reply = ChatReply(content=action.content)
+        self._assistants.save(hashes[-1], policy, reply)
+        return reply
 
     async def user(self, body: dict[str, Any]) -> ChatReply:
         system = body["messages"][0]["content"]
         task = next(t for t in self.tasks if f"What you want overall: {t.goal}" in system)
-        lines: list[DialogueLine] = []
-        for m in body["messages"][1:]:
-            if m["role"] == "user" and not m["content"].startswith(KICKOFF):
-                lines.append(DialogueLine(speaker="assistant", text=m["content"]))
-            elif m["role"] == "assistant":
-                lines.append(DialogueLine(speaker="user", text=m["content"]))
-        policy = OfflineUserPolicy(self.book, self.rules, self.persona, self.seed)
         view = task.user_view()
+        messages = body["messages"]
+        hashes = _prefix_hashes(messages)
+        known = self._users.answered(hashes)
+        if known is not None:
+            return known
+        fresh = lambda: OfflineUserPolicy(self.book, self.rules, self.persona, self.seed)  # noqa: E731
+        policy, start = self._users.resume(hashes, fresh)
+        lines: list[DialogueLine] = []
         action = None
-        for i, line in enumerate([*lines, None]):
-            if line is None or line.speaker == "user":
-                turn = 1 + sum(1 for x in lines[:i] if x.speaker == "user")
-                action = await policy.act(UserObservation(task=view, history=tuple(lines[:i]), turn=turn))
+
+        async def act() -> None:
+            nonlocal action
+            turn = 1 + sum(1 for x in lines if x.speaker == "user")
+            action = await policy.act(UserObservation(task=view, history=tuple(lines), turn=turn))
+
+        for i, m in enumerate(messages[1:], start=1):
+            if m["role"] == "assistant":  # the simulated user's own earlier message: it spoke here
+                if i >= start and not (start and i == start):
+                    await act()
+                lines.append(DialogueLine(speaker="user", text=m["content"]))
+            elif m["role"] == "user" and not m["content"].startswith(KICKOFF):
+                lines.append(DialogueLine(speaker="assistant", text=m["content"]))
+        await act()
         assert action is not None
-        return ChatReply(content=json.dumps({"message": action.content, "task_complete": action.done}))
+        reply = ChatReply(content=json.dumps({"message": action.content, "task_complete": action.done}))
+        self._users.save(hashes[-1], policy, reply)
+        return reply
 
     def judge(self, body: dict[str, Any]) -> ChatReply:
         prompt = body["messages"][-1]["content"]
