@@ -139,9 +139,10 @@ def _tool_entries(path: Path) -> list[tuple[Path, str, Any]]:
     return [(path, f"tools[{i}]", raw) for i, raw in enumerate(data)]
 
 
-def load_tools(path: Path, tables: set[str]) -> dict[str, ToolSpec]:
+def load_tools(paths: list[Path], tables: set[str]) -> dict[str, ToolSpec]:
     tools: dict[str, ToolSpec] = {}
-    for file, prefix, raw in _tool_entries(path):
+    entries = [entry for path in paths for entry in _tool_entries(path)]
+    for file, prefix, raw in entries:
         if not isinstance(raw, dict):
             raise ConvosimError(file, prefix or None, "a tool must be a mapping")
         label = f"tool {raw.get('name', '?')!r}" + (f" ({prefix})" if prefix else "")
@@ -159,8 +160,35 @@ def load_tools(path: Path, tables: set[str]) -> dict[str, ToolSpec]:
             _check_phrasing(file, f"{label}.phrasings[{i}]", tool, phrasing)
         tools[tool.name] = tool
     if not tools:
-        raise ConvosimError(path, None, "defines no tools")
+        raise ConvosimError(paths[0], None, "defines no tools")
     return tools
+
+
+def tool_sources(root: Path, given: str | None) -> list[Path]:
+    """`tools.yaml` (hand-written list) and `tools/` (one tool per file, e.g. generated ones)."""
+    if given is not None:
+        return [root / given]
+    files = [root / n for n in ("tools.yaml", "tools.yml", "tools.json") if (root / n).is_file()][:1]
+    return files + ([root / "tools"] if (root / "tools").is_dir() else [])
+
+
+def apply_output_schemas(root: Path, tools: dict[str, ToolSpec]) -> dict[str, ToolSpec]:
+    """Merge `schemas.yaml` (tool -> output JSON schema) into tools that have none inline."""
+    path = root / "schemas.yaml"
+    if not path.is_file():
+        return tools
+    data = load_data(path) or {}
+    if not isinstance(data, dict):
+        raise ConvosimError(path, None, "must map tool names to JSON schemas")
+    out = dict(tools)
+    for name, schema in data.items():
+        if name not in tools:
+            raise ConvosimError(path, str(name), "no such tool")
+        if not isinstance(schema, dict):
+            raise ConvosimError(path, str(name), "must be a JSON schema (a mapping)")
+        if tools[name].output_schema is None:
+            out[name] = tools[name].model_copy(update={"output_schema": schema})
+    return out
 
 
 def _check_phrasing(file: Path, where: str, tool: ToolSpec, phrasing: str) -> None:
@@ -191,13 +219,13 @@ def load_domain(root: str | Path) -> Domain:
         raise ConvosimError(seed_path, str(exc.args[0]), "table is not in the schema") from exc
     except Exception as exc:  # sqlite errors from the user's schema or seed rows
         raise ConvosimError(seed_path or schema_path, None, f"cannot build the template database: {exc}") from exc
-    tools_path = _find(root, manifest.tools, ("tools.yaml", "tools.yml", "tools.json", "tools"))
-    if tools_path is None:
+    sources = tool_sources(root, manifest.tools)
+    if not sources:
         raise ConvosimError(root / "tools.yaml", None, "file not found")
-    tools = load_tools(tools_path, set(template.tables))
+    tools = apply_output_schemas(root, load_tools(sources, set(template.tables)))
     ambiguous = PhraseBook(tools).ambiguities()
     if ambiguous:
-        raise ConvosimError(tools_path, "phrasings", f"ambiguous phrasing: {ambiguous[0]}")
+        raise ConvosimError(sources[0], "phrasings", f"ambiguous phrasing: {ambiguous[0]}")
     policy_path = root / manifest.policy
     policy = policy_path.read_text(encoding="utf-8").strip() if policy_path.is_file() else ""
     return Domain(

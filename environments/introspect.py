@@ -1,0 +1,95 @@
+"""What a domain's schema says: tables, typed columns, keys, foreign keys and enum checks.
+
+Read from SQLite itself (PRAGMA table_info / foreign_key_list) so it matches what the engine
+runs; `CHECK (col IN (...))` constraints become enums.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from convosim.environments.database import SessionDatabase
+
+_CHECK_IN = re.compile(r"CHECK\s*\(\s*\"?(\w+)\"?\s+IN\s*\(([^)]*)\)\s*\)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    sql_type: str
+    not_null: bool
+    primary_key: bool
+    has_default: bool
+    enum: tuple[str, ...] = ()
+
+    def json_schema(self) -> dict[str, Any]:
+        kind = self.sql_type.upper()
+        if self.enum:
+            return {"type": "string", "enum": list(self.enum)}
+        if "INT" in kind:
+            return {"type": "integer"}
+        if any(k in kind for k in ("REAL", "FLOA", "DOUB", "NUM", "DEC")):
+            return {"type": "number"}
+        if self.name == "email" or self.name.endswith("_email"):
+            return {"type": "string", "format": "email"}
+        return {"type": "string"}
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    column: str
+    table: str
+    target: str
+
+
+@dataclass
+class Table:
+    name: str
+    columns: list[Column]
+    foreign_keys: list[ForeignKey] = field(default_factory=list)
+
+    @property
+    def primary_key(self) -> list[Column]:
+        return [c for c in self.columns if c.primary_key]
+
+    @property
+    def rowid_key(self) -> bool:
+        """A single INTEGER PRIMARY KEY: SQLite assigns it on insert."""
+        pk = self.primary_key
+        return len(pk) == 1 and pk[0].sql_type.upper() == "INTEGER"
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+
+def introspect(db: SessionDatabase) -> dict[str, Table]:
+    tables: dict[str, Table] = {}
+    for name, sql in db.conn.execute(
+        "SELECT name, sql FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+    ):
+        enums = {
+            m.group(1): tuple(v.strip().strip("'\"") for v in m.group(2).split(",")) for m in _CHECK_IN.finditer(sql)
+        }
+        columns = [
+            Column(
+                name=r["name"],
+                sql_type=r["type"] or "TEXT",
+                not_null=bool(r["notnull"]),
+                primary_key=bool(r["pk"]),
+                has_default=r["dflt_value"] is not None,
+                enum=enums.get(r["name"], ()),
+            )
+            for r in db.conn.execute(f'PRAGMA table_info("{name}")')
+        ]
+        fks = [
+            ForeignKey(column=r["from"], table=r["table"], target=r["to"] or "rowid")
+            for r in db.conn.execute(f'PRAGMA foreign_key_list("{name}")')
+        ]
+        tables[name] = Table(name, columns, fks)
+    return tables
+
+
+def referenced_tables(tables: dict[str, Table]) -> set[str]:
+    return {fk.table for t in tables.values() for fk in t.foreign_keys}

@@ -1,0 +1,242 @@
+"""Offline task generation: a seeded sampler over the tools' data dependencies, grounded in real rows.
+
+A task starts from a real row (its values are what the user knows), then chains sub-goals so
+each can use what earlier ones returned (query -> change -> confirm): a later call's argument
+becomes a reference `${K.field}` when sub-goal K's output carries it. Changes get new values drawn
+from other real rows (or other enum values). Every candidate is verified by replaying its gold
+calls on a clean clone; a failing call, a change that changes nothing, or a duplicate (the same
+calls, or the same tool sequence on the same record) is rejected with its reason.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlglot
+from sqlglot import exp
+
+from convosim.environments.domain import Domain
+from convosim.environments.tasks import build_rubric
+from convosim.environments.tools import ToolError, run_tool
+from convosim.models import Task, ToolSpec
+
+
+@dataclass
+class GenerationReport:
+    kept: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, str] = field(default_factory=dict)
+
+    def reject(self, code: str, detail: str) -> None:
+        self.rejected[code] += 1
+        self.examples.setdefault(code, detail)
+
+
+def key_params(tool: ToolSpec) -> set[str]:
+    """Parameters that pick the record (used in WHERE/JOIN); the others are new values."""
+    if tool.sql is None:
+        return set(tool.required)
+    statement = sqlglot.parse_one(tool.sql, read="sqlite")
+    where = statement.args.get("where")
+    found = {p.name for p in where.find_all(exp.Placeholder)} if where is not None else set()
+    if isinstance(statement, exp.Insert):
+        return set()
+    for join in statement.find_all(exp.Join):
+        found |= {p.name for p in join.find_all(exp.Placeholder)}
+    return found
+
+
+def _main_table(tool: ToolSpec) -> str | None:
+    """The table a statement is about (the UPDATE/INSERT/DELETE target, or the first FROM)."""
+    statement = sqlglot.parse_one(tool.sql or "", read="sqlite")
+    table = statement.find(exp.Table)
+    return table.name if table is not None else None
+
+
+def _label(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def _scalar(value: Any) -> bool:
+    return isinstance(value, int | float | str) and not isinstance(value, bool)
+
+
+class TaskSampler:
+    def __init__(self, domain: Domain, seed: int = 0, subgoals: tuple[int, int] = (2, 4)) -> None:
+        self.domain = domain
+        self.rng = random.Random(seed)
+        self.min_sub, self.max_sub = subgoals
+        self.tools = [t for t in domain.tools.values() if t.sql is not None]
+        self.keys = {t.name: key_params(t) for t in self.tools}
+        self.table_of = {t.name: _main_table(t) for t in self.tools}
+        self.columns: dict[str, list[Any]] = {}
+        for rows in domain.snapshot.values():
+            for row in rows:
+                for name, value in row.items():
+                    if value is not None:
+                        self.columns.setdefault(name, []).append(value)
+
+    # --- one candidate ----------------------------------------------------------------------
+    def candidate(self) -> Task | None:
+        tables = [name for name, rows in self.domain.snapshot.items() if rows]
+        row = dict(self.rng.choice(self.domain.snapshot[self.rng.choice(tables)]))
+        known: dict[str, Any] = {k: v for k, v in row.items() if v is not None}
+        source: dict[str, int] = {}  # field -> sub-goal that told the user its value
+        env = self.domain.new_session()
+        try:
+            length = self.rng.randint(self.min_sub, self.max_sub)
+            subgoals: list[dict[str, Any]] = []
+            used: set[tuple[str, str]] = set()
+            wrote = False
+            for k in range(1, length + 1):
+                step = self._step(env, known, source, used, k, length, wrote)
+                if step is None:
+                    break
+                tool, args, output = step
+                wrote |= tool.kind == "write"
+                used.add((tool.name, repr(sorted(args.items()))))
+                subgoals.append(self._subgoal(tool, args, output, source))
+                for out_row in output if isinstance(output, list) else [output]:
+                    for name, value in out_row.items() if isinstance(out_row, dict) else []:
+                        if value is not None and name not in source:
+                            source[name] = k
+                            known.setdefault(name, value)
+                    break  # the first row is what a user hears first
+        finally:
+            env.close()
+        if len(subgoals) < self.min_sub:
+            return None
+        who = " ".join(f"{_label(n)} {row[n]}" for n in ("name", "holder_name", "email") if n in row)
+        goal = (
+            "You want to "
+            + "; then ".join(s["description"][0].lower() + s["description"][1:].rstrip(".") for s in subgoals)
+            + "."
+        )
+        return Task.model_validate(
+            {
+                "id": "pending",
+                "context": f"You are the customer ({who})." if who else "",
+                "goal": goal,
+                "subgoals": subgoals,
+            }
+        )
+
+    def _step(
+        self,
+        env: Any,
+        known: dict[str, Any],
+        source: dict[str, int],
+        used: set[tuple[str, str]],
+        k: int,
+        length: int,
+        wrote: bool,
+    ) -> tuple[ToolSpec, dict[str, Any], Any] | None:
+        options = []
+        for tool in self.tools:
+            keys = self.keys[tool.name]
+            if not keys or not keys <= set(known):
+                continue
+            if tool.kind == "write" and (k == 1 or (k == length and length > 2) or wrote):
+                continue  # look something up first, and confirm after the change
+            options.append(tool)
+        self.rng.shuffle(options)
+        if (k == length - 1 and not wrote) or (k > 1 and not wrote and self.rng.random() < 0.6):
+            options.sort(key=lambda t: t.kind != "write")  # change something, then confirm it
+        for tool in options[:12]:
+            args = self._arguments(tool, known)
+            if args is None or (tool.name, repr(sorted(args.items()))) in used:
+                continue
+            try:
+                output, _ = run_tool(env.db, tool, args)
+            except ToolError:
+                continue
+            if output in ([], {}):
+                continue
+            return tool, args, output
+        return None
+
+    def _arguments(self, tool: ToolSpec, known: dict[str, Any]) -> dict[str, Any] | None:
+        args: dict[str, Any] = {}
+        for name, schema in tool.properties.items():
+            if name in self.keys[tool.name]:
+                args[name] = known[name]
+                continue
+            current = known.get(name)
+            rows = self.domain.snapshot.get(self.table_of[tool.name] or "", [])
+            same_table = [r[name] for r in rows if r.get(name) is not None]
+            pool = [v for v in schema.get("enum", []) if v != current] or [
+                v for v in (same_table or self.columns.get(name, [])) if v != current and _scalar(v)
+            ]
+            if not pool:
+                if name in tool.required:
+                    return None
+                continue
+            args[name] = self.rng.choice(pool)
+        return args
+
+    def _subgoal(self, tool: ToolSpec, args: dict[str, Any], output: Any, source: dict[str, int]) -> dict[str, Any]:
+        shown = {}
+        for name, value in args.items():
+            origin = source.get(name)
+            speakable = isinstance(value, int) or (isinstance(value, str) and "," not in value and len(value) < 40)
+            shown[name] = f"${{{origin}.{name}}}" if origin is not None and speakable else value
+        first = output[0] if isinstance(output, list) and output else output
+        facts = [
+            n
+            for n, v in (first.items() if isinstance(first, dict) else [])
+            if not n.endswith("_id") and n not in args and _scalar(v)
+        ]
+        picked = sorted(self.rng.sample(facts, min(2, len(facts))))
+        details = ", ".join(f"{_label(n)} {v}" for n, v in args.items())
+        description = tool.description.rstrip(".") + (f" ({details})." if details else ".")
+        return {"description": description, "requests": [{"tool": tool.name, "args": shown}], "facts": picked}
+
+
+def generate_tasks(
+    domain: Domain,
+    n: int,
+    seed: int = 0,
+    subgoals: tuple[int, int] = (2, 4),
+    prefix: str = "gen",
+    max_attempts: int | None = None,
+) -> tuple[list[Task], GenerationReport]:
+    """Up to `n` verified, distinct tasks, and a report of what was rejected and why."""
+    sampler = TaskSampler(domain, seed, subgoals)
+    report = GenerationReport()
+    tasks: list[Task] = []
+    exact: set[str] = set()
+    near: set[str] = set()
+    for _ in range(max_attempts or n * 30):
+        if len(tasks) >= n:
+            break
+        task = sampler.candidate()
+        if task is None:
+            report.reject("too_short", "no chain of enough sub-goals from this record")
+            continue
+        calls = [(r.tool, sorted(r.args.items(), key=str)) for s in task.subgoals for r in s.requests]
+        signature = repr(calls)
+        shape = repr([(tool, [v for k, v in args if k in sampler.keys[tool]]) for tool, args in calls])
+        if signature in exact:
+            report.reject("duplicate", signature[:200])
+            continue
+        if shape in near:
+            report.reject("near_duplicate", shape[:200])
+            continue
+        task = task.model_copy(update={"id": f"{prefix}-{len(tasks) + 1:04d}"})
+        try:
+            rubric = build_rubric(domain, task)
+        except ValueError as exc:
+            report.reject("replay_failed", str(exc)[:200])
+            continue
+        writes = any(domain.tools[r.tool].kind == "write" for s in task.subgoals for r in s.requests)
+        if writes and not rubric.expected_diff:
+            report.reject("write_changes_nothing", task.goal[:200])
+            continue
+        exact.add(signature)
+        near.add(shape)
+        tasks.append(task)
+    report.kept = len(tasks)
+    return tasks, report
