@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -97,6 +97,117 @@ def check(
         f"{dom.name}: {len(dom.tools)} tools ({writes} writes), {len(dom.template.tables)} tables, "
         f"{len(loaded)} tasks verified"
     )
+
+
+tools_app = typer.Typer(no_args_is_help=True, help="Stage 1-2: prepare a domain's tools and their output schemas.")
+tasks_app = typer.Typer(no_args_is_help=True, help="Stage 3: generate verified tasks.")
+app.add_typer(tools_app, name="tools")
+app.add_typer(tasks_app, name="tasks")
+
+
+def _report(report: dict) -> None:
+    import json
+
+    out.print_json(json.dumps(report, default=str))
+
+
+def _toolsmith(model: str | None, api_base: str | None) -> Any:
+    if model is None:
+        return None
+    from convosim.agents.llm_toolsmith import LLMToolsmith
+    from convosim.llm.client import LLMClient
+    from convosim.llm.config import ModelConfig
+    from convosim.llm.usage import UsageMeter
+
+    return LLMToolsmith(LLMClient(ModelConfig(model=model, api_base=api_base), UsageMeter()))
+
+
+@tools_app.command("expand")
+def tools_expand(
+    domain: Annotated[Path, typer.Argument(help="Domain folder (schema.sql, seed data, a few seed tools).")],
+    model: Annotated[str | None, typer.Option(help="LLM for question-to-spec + complementary expansion.")] = None,
+    api_base: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL for --model.")] = None,
+) -> None:
+    """Complete a domain's toolset; new tools go to DOMAIN/tools/, hand-written ones are never touched."""
+    from convosim.runners.pipeline import expand_tools
+
+    try:
+        _report(expand_tools(domain, _toolsmith(model, api_base)))
+    except ConvosimError as exc:
+        _fail(exc)
+
+
+@tools_app.command("schemas")
+def tools_schemas(
+    domain: Annotated[Path, typer.Argument(help="Domain folder.")],
+    model: Annotated[str | None, typer.Option(help="LLM that predicts schemas for tools without SQL.")] = None,
+    api_base: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL for --model.")] = None,
+) -> None:
+    """Write DOMAIN/schemas.yaml: an output JSON schema per tool, checked on real outputs."""
+    from convosim.runners.pipeline import write_schemas
+
+    try:
+        _report(write_schemas(domain, _toolsmith(model, api_base)))
+    except ConvosimError as exc:
+        _fail(exc)
+
+
+@tasks_app.command("generate")
+def tasks_generate(
+    domain: Annotated[Path, typer.Argument(help="Domain folder.")],
+    n: Annotated[int, typer.Option("-n", help="How many tasks.")] = 100,
+    subgoals: Annotated[str, typer.Option(help="Sub-goals per task, e.g. 2-4.")] = "2-4",
+    seed: Annotated[int, typer.Option(help="Sampler seed.")] = 0,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Task file (default DOMAIN/tasks.generated.yaml).")
+    ] = None,
+) -> None:
+    """Generate tasks grounded in the template database, each verified by a gold replay."""
+    from convosim.runners.pipeline import parse_range, write_tasks
+
+    try:
+        _report(write_tasks(domain, out_file or domain / "tasks.generated.yaml", n, seed, parse_range(subgoals)))
+    except ConvosimError as exc:
+        _fail(exc)
+
+
+@app.command()
+def pipeline(
+    domain: Annotated[Path, typer.Argument(help="Domain folder: schema, seed data and a few seed tools.")],
+    n: Annotated[int, typer.Option("-n", help="How many tasks to generate.")] = 100,
+    sessions: Annotated[int | None, typer.Option(help="Sessions to run (default: one per task).")] = None,
+    subgoals: Annotated[str, typer.Option(help="Sub-goals per task, e.g. 2-4.")] = "2-4",
+    seed: Annotated[int, typer.Option(help="Seed for task generation and the run.")] = 0,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Run output folder.")] = None,
+    concurrency: Annotated[int, typer.Option(help="Sessions live at once.")] = 16,
+) -> None:
+    """Expand tools, derive output schemas, generate tasks, then run them; report every stage."""
+    from convosim.config import load_scenario
+    from convosim.runners.pipeline import expand_tools, parse_range, write_schemas, write_tasks
+    from convosim.runners.run import run_scenario, stats_table
+
+    try:
+        reports = [expand_tools(domain), write_schemas(domain)]
+        tasks_file = domain / "tasks.generated.yaml"
+        reports.append(write_tasks(domain, tasks_file, n, seed, parse_range(subgoals)))
+        scenario_file = domain / "scenario.generated.yaml"
+        scenario_file.write_text(
+            f"name: {domain.resolve().name}-generated\ndomain: .\ntasks: tasks.generated.yaml\n"
+            f"sessions: {sessions or reports[-1]['tasks']}\nconcurrency: {concurrency}\nseed: {seed}\n"
+        )
+        scenario = load_scenario(scenario_file)
+        target = out_dir or Path("runs") / f"{scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+        result = run_scenario(scenario, target, console=err)
+    except ConvosimError as exc:
+        _fail(exc)
+        return
+    for report in reports:
+        _report({k: v for k, v in report.items() if k != "rejected_examples"})
+    out.print(stats_table(result.stats))
+    import json
+
+    (target / "pipeline.json").write_text(json.dumps({"stages": reports, "run": result.stats}, indent=2, default=str))
+    out.print(f"report: {target / 'pipeline.json'}  dataset: {target / 'dataset.jsonl'}")
 
 
 def main() -> None:

@@ -99,12 +99,11 @@ class TaskSampler:
                 wrote |= tool.kind == "write"
                 used.add((tool.name, repr(sorted(args.items()))))
                 subgoals.append(self._subgoal(tool, args, output, source))
-                for out_row in output if isinstance(output, list) else [output]:
-                    for name, value in out_row.items() if isinstance(out_row, dict) else []:
-                        if value is not None and name not in source:
-                            source[name] = k
-                            known.setdefault(name, value)
-                    break  # the first row is what a user hears first
+                first = output[0] if isinstance(output, list) else output
+                for name, value in first.items() if isinstance(first, dict) else []:
+                    if value is not None:  # the latest record's values are the current ones
+                        source[name] = k
+                        known[name] = value
         finally:
             env.close()
         if len(subgoals) < self.min_sub:
@@ -180,7 +179,7 @@ class TaskSampler:
     def _subgoal(self, tool: ToolSpec, args: dict[str, Any], output: Any, source: dict[str, int]) -> dict[str, Any]:
         shown = {}
         for name, value in args.items():
-            origin = source.get(name)
+            origin = source.get(name) if name in self.keys[tool.name] else None  # new values are never refs
             speakable = isinstance(value, int) or (isinstance(value, str) and "," not in value and len(value) < 40)
             shown[name] = f"${{{origin}.{name}}}" if origin is not None and speakable else value
         first = output[0] if isinstance(output, list) and output else output

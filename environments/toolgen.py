@@ -41,6 +41,10 @@ def label(name: str) -> str:
     return name.replace("_", " ")
 
 
+def a(noun: str) -> str:
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
+
+
 def _param(column: Column, description: str | None = None) -> dict[str, Any]:
     return {**column.json_schema(), "description": description or f"the {label(column.name)}"}
 
@@ -89,7 +93,7 @@ def candidates(tables: dict[str, Table]) -> list[ToolSpec]:
         out.append(
             _spec(
                 f"get_{one}",
-                f"Look up one {label(one)} by its key.",
+                f"Look up {a(label(one))} by its key.",
                 "read",
                 "one",
                 pk_params,
@@ -104,7 +108,7 @@ def candidates(tables: dict[str, Table]) -> list[ToolSpec]:
             out.append(
                 _spec(
                     f"list_{table.name}_by_{fk.column}",
-                    f"List the {plural} of one {label(singular(fk.table))}.",
+                    f"List the {plural} of {a(label(singular(fk.table)))}.",
                     "read",
                     "many",
                     {fk.column: _param(column)},
@@ -126,7 +130,7 @@ def candidates(tables: dict[str, Table]) -> list[ToolSpec]:
                     out.append(
                         _spec(
                             f"get_{one}_with_{singular(fk.table)}",
-                            f"Look up one {label(one)} together with its {label(singular(fk.table))}.",
+                            f"Look up {a(label(one))} together with its {label(singular(fk.table))}.",
                             "read",
                             "one",
                             pk_params,
@@ -175,7 +179,7 @@ def candidates(tables: dict[str, Table]) -> list[ToolSpec]:
                     params,
                     required,
                     f"INSERT INTO {table.name} ({names}) VALUES ({values}) RETURNING {cols}",
-                    [f"Please create a new {label(one)} with {slots}.", f"I'd like to add a {label(one)}: {slots}."],
+                    [f"Please create a new {label(one)} with {slots}.", f"I'd like to add {a(label(one))}: {slots}."],
                 )
             )
         for column in writable:
@@ -185,7 +189,7 @@ def candidates(tables: dict[str, Table]) -> list[ToolSpec]:
             out.append(
                 _spec(
                     f"update_{one}_{column.name}",
-                    f"Change the {label(column.name)} of a {label(one)}.",
+                    f"Change the {label(column.name)} of {a(label(one))}.",
                     "write",
                     "one",
                     {**pk_params, column.name: _param(column, f"the new {label(column.name)}")},
@@ -201,7 +205,7 @@ def candidates(tables: dict[str, Table]) -> list[ToolSpec]:
             out.append(
                 _spec(
                     f"delete_{one}",
-                    f"Delete a {label(one)}.",
+                    f"Delete {a(label(one))}.",
                     "write",
                     "one",
                     pk_params,

@@ -16,6 +16,7 @@ from convosim.environments.domain import Domain, load_domain
 from convosim.environments.output_schemas import check_schemas, derive_schema
 from convosim.environments.taskgen import generate_tasks
 from convosim.environments.toolgen import Rejected, expand_offline, vet
+from convosim.errors import ConvosimError
 from convosim.models import Task, ToolSpec
 
 
@@ -109,8 +110,15 @@ def write_tasks(root: Path, out: Path, n: int, seed: int = 0, subgoals: tuple[in
 
 
 def parse_range(text: str) -> tuple[int, int]:
+    """`2-4` -> (2, 4); `3` -> (3, 3)."""
     low, _, high = text.partition("-")
-    return int(low), int(high or low)
+    try:
+        bounds = int(low), int(high or low)
+    except ValueError:
+        bounds = (0, -1)
+    if not 1 <= bounds[0] <= bounds[1]:
+        raise ConvosimError(None, "--subgoals", f"{text!r} is not a range like 2-4")
+    return bounds
 
 
 __all__ = ["Rejected", "expand_tools", "parse_range", "write_schemas", "write_tasks"]

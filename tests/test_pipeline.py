@@ -1,0 +1,290 @@
+"""Pipeline stages: tool expansion, output schemas, task generation, then a run; on two domains."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from convosim.agents.llm_toolsmith import LLMToolsmith
+from convosim.environments.domain import load_domain
+from convosim.environments.output_schemas import check_schemas, derive_schema
+from convosim.environments.tasks import load_tasks
+from convosim.llm.client import LLMClient
+from convosim.llm.config import ModelConfig
+from convosim.llm.usage import UsageMeter
+from convosim.runners.pipeline import expand_tools, write_schemas, write_tasks
+from convosim.testing import ChatReply, ScriptedChatServer
+
+from support import run, scenario_for
+
+SEED_TOOLS = ("find_customer_by_email", "get_order", "update_shipping_address")
+
+LIBRARY_SCHEMA = """
+CREATE TABLE members (member_id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT NOT NULL UNIQUE,
+    plan TEXT NOT NULL CHECK (plan IN ('basic', 'premium')));
+CREATE TABLE books (book_id INTEGER PRIMARY KEY, title TEXT NOT NULL, author TEXT NOT NULL,
+    shelf TEXT NOT NULL CHECK (shelf IN ('fiction', 'science', 'history')), copies INTEGER NOT NULL);
+CREATE TABLE loans (loan_id INTEGER PRIMARY KEY, member_id INTEGER NOT NULL REFERENCES members(member_id),
+    book_id INTEGER NOT NULL REFERENCES books(book_id), due_date TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('out', 'returned', 'late')));
+"""
+
+
+def retail_from_seed_tools(tmp_path: Path, retail_dir: Path) -> Path:
+    root = tmp_path / "shop"
+    root.mkdir()
+    for name in ("schema.sql", "seed.yaml", "policy.md"):
+        shutil.copy(retail_dir / name, root / name)
+    tools = [t for t in yaml.safe_load((retail_dir / "tools.yaml").read_text()) if t["name"] in SEED_TOOLS]
+    (root / "tools.yaml").write_text(yaml.safe_dump(tools, sort_keys=False))
+    return root
+
+
+def library_domain(tmp_path: Path) -> Path:
+    root = tmp_path / "library"
+    root.mkdir()
+    (root / "schema.sql").write_text(LIBRARY_SCHEMA)
+    members = [
+        {
+            "member_id": i,
+            "name": f"Member {i}",
+            "email": f"m{i}@lib.example.org",
+            "plan": "premium" if i % 3 == 0 else "basic",
+        }
+        for i in range(1, 13)
+    ]
+    shelves = ["fiction", "science", "history"]
+    books = [
+        {
+            "book_id": 100 + i,
+            "title": f"Volume {i}",
+            "author": f"Author {i % 5}",
+            "shelf": shelves[i % 3],
+            "copies": 1 + i % 4,
+        }
+        for i in range(1, 16)
+    ]
+    loans = [
+        {
+            "loan_id": 500 + i,
+            "member_id": 1 + i % 12,
+            "book_id": 101 + i % 15,
+            "due_date": f"2026-12-{1 + i % 28:02d}",
+            "state": ["out", "returned", "late"][i % 3],
+        }
+        for i in range(24)
+    ]
+    (root / "seed.yaml").write_text(yaml.safe_dump({"members": members, "books": books, "loans": loans}))
+    (root / "policy.md").write_text("You are a library's help desk.")
+    (root / "tools.yaml").write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "name": "find_member",
+                    "description": "Find a member by email.",
+                    "kind": "read",
+                    "parameters": {
+                        "type": "object",
+                        "properties": {"email": {"type": "string", "format": "email"}},
+                        "required": ["email"],
+                    },
+                    "sql": "SELECT member_id, name, plan FROM members WHERE email = :email",
+                    "phrasings": ["My library email is {email}.", "Find the member with email {email}, please."],
+                }
+            ],
+            sort_keys=False,
+        )
+    )
+    return root
+
+
+def full_pipeline(root: Path, tmp_path: Path, n_tasks: int, sessions: int) -> tuple[dict, dict, dict, dict]:
+    tools_report = expand_tools(root)
+    schemas_report = write_schemas(root)
+    tasks_report = write_tasks(root, root / "tasks.generated.yaml", n_tasks, seed=1)
+    (root / "scenario.yaml").write_text(
+        f"name: {root.name}\ndomain: .\ntasks: tasks.generated.yaml\nsessions: {sessions}\nconcurrency: 16\n"
+    )
+    result = run(scenario_for(root / "scenario.yaml"), tmp_path / "run")
+    return tools_report, schemas_report, tasks_report, result.stats
+
+
+def test_retail_from_three_seed_tools(tmp_path, retail_dir) -> None:
+    root = retail_from_seed_tools(tmp_path, retail_dir)
+    tools, schemas, tasks, stats = full_pipeline(root, tmp_path, 110, 110)
+    domain = load_domain(root)
+    assert len(domain.tools) >= 12 and tools["before"] == 3
+    assert (root / "tools.yaml").read_text().count("name:") == 3, "seed tools untouched"
+    assert schemas["rejected"] == {} and not schemas["without_schema"]
+    assert tasks["tasks"] >= 100 and tasks["mean_subgoals"] >= 2.5
+    assert tasks["distinct_tool_sequences"] >= 50 and set(tasks["subgoal_histogram"]) == {"2", "3", "4"}
+    loaded, rubrics = load_tasks(root / "tasks.generated.yaml", domain)  # verified again on load
+    assert len(loaded) == tasks["tasks"]
+    assert any(r.expected_diff for r in rubrics.values()), "some tasks change state"
+    assert stats["accepted_pct"] >= 90
+
+
+def test_a_domain_built_here_works_end_to_end(tmp_path) -> None:
+    root = library_domain(tmp_path)
+    tools, _, tasks, stats = full_pipeline(root, tmp_path, 60, 60)
+    assert len(load_domain(root).tools) >= 12
+    assert tasks["tasks"] >= 50 and tasks["mean_subgoals"] >= 2.5
+    assert stats["accepted_pct"] >= 90
+    assert not [r for r in tools["rejected"] if "sql:" in r["reason"]], tools["rejected"]
+
+
+def test_existing_tool_files_are_never_overwritten(tmp_path) -> None:
+    root = library_domain(tmp_path)
+    (root / "tools").mkdir()
+    mine = root / "tools" / "get_book.yaml"
+    mine.write_text(
+        yaml.safe_dump(
+            {
+                "name": "get_book",
+                "description": "My own book lookup.",
+                "kind": "read",
+                "parameters": {
+                    "type": "object",
+                    "properties": {"book_id": {"type": "integer"}},
+                    "required": ["book_id"],
+                },
+                "sql": "SELECT title FROM books WHERE book_id = :book_id",
+                "phrasings": ["Which title has book {book_id}?"],
+            }
+        )
+    )
+    before = mine.read_text()
+    report = expand_tools(root)
+    assert mine.read_text() == before
+    assert {"tool": "get_book", "reason": "a tool with this name already exists (kept as written)"} in report[
+        "rejected"
+    ]
+
+
+def test_schemas_validate_real_outputs_and_catch_a_wrong_one(retail_dir) -> None:
+    domain = load_domain(retail_dir)
+    schemas = {name: derive_schema(domain, tool) for name, tool in domain.tools.items()}
+    assert check_schemas(domain, schemas) == {}
+    assert schemas["list_order_items"]["type"] == "array"
+    assert schemas["get_order"]["properties"]["total"] == {"type": "number"}
+    wrong = json.loads(json.dumps(schemas["get_order"]))
+    wrong["properties"]["order_id"] = {"type": "string"}
+    problems = check_schemas(domain, {"get_order": wrong})
+    assert "get_order" in problems and "is not of type 'string'" in problems["get_order"][0]
+
+
+def _llm_toolsmith(server: ScriptedChatServer) -> LLMToolsmith:
+    return LLMToolsmith(LLMClient(ModelConfig(model="openai/toolsmith", api_base=server.base_url), UsageMeter()))
+
+
+GOOD = {
+    "name": "search_books_by_author",
+    "description": "List the books of an author.",
+    "kind": "read",
+    "returns": "many",
+    "parameters": {"type": "object", "properties": {"author": {"type": "string"}}, "required": ["author"]},
+    "sql": "SELECT book_id, title FROM books WHERE author = :author",
+    "phrasings": ["Which books do you have by {author}?", "List every book written by {author}, please."],
+}
+UNSAFE = [
+    {**GOOD, "name": "delete_everything", "sql": "DELETE FROM books; DROP TABLE loans"},
+    {**GOOD, "name": "get_fines", "sql": "SELECT * FROM fines WHERE author = :author"},
+    {**GOOD, "name": "get_sneaky", "sql": "UPDATE books SET copies = 0 WHERE author = :author"},
+    {**GOOD, "name": "get_attached", "sql": "ATTACH DATABASE 'x.db' AS x"},
+    {"name": "broken", "description": "no kind"},
+]
+
+
+def test_llm_expansion_over_http_rejects_unsafe_sql_and_never_writes_it(tmp_path) -> None:
+    root = library_domain(tmp_path)
+    calls = []
+
+    def toolsmith(body):
+        prompt = body["messages"][-1]["content"]
+        calls.append(prompt)
+        if 'Reply with a JSON object only: {"questions"' in prompt:
+            return ChatReply(content=json.dumps({"questions": ["Which books by Author 2 do you have?"]}))
+        tools = [GOOD, *UNSAFE] if "Turn these user questions" in prompt else [UNSAFE[0]]
+        return ChatReply(content=json.dumps({"tools": tools}))
+
+    with ScriptedChatServer({"toolsmith": toolsmith}) as server:
+        report = expand_tools(root, _llm_toolsmith(server))
+    assert len(calls) == 3, "questions, question-to-spec, complementary expansion"
+    assert report["added"] == ["search_books_by_author"]
+    reasons = {r["tool"]: r["reason"] for r in report["rejected"]}
+    assert "exactly one statement" in reasons["delete_everything"]
+    assert "undeclared table(s) fines" in reasons["get_fines"]
+    assert "declared kind 'read'" in reasons["get_sneaky"]
+    assert "not allowed" in reasons["get_attached"]
+    assert "invalid spec" in reasons["broken"]
+    written = sorted(p.stem for p in (root / "tools").iterdir())
+    assert written == ["search_books_by_author"]
+    assert "search_books_by_author" in load_domain(root).tools
+
+
+def test_llm_schema_prediction_for_tools_without_sql_is_type_consistent(tmp_path) -> None:
+    root = library_domain(tmp_path)
+    (root / "tools").mkdir()
+    (root / "tools" / "recommend_books.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "name": "recommend_books",
+                "description": "Recommend books for a member.",
+                "kind": "read",
+                "returns": "many",
+                "parameters": {
+                    "type": "object",
+                    "properties": {"member_id": {"type": "integer"}},
+                    "required": ["member_id"],
+                },
+                "phrasings": ["What would you recommend for member {member_id}?"],
+            }
+        )
+    )
+
+    def predictor(body):
+        # The model gets member_id wrong (string) and forgets the array: both are fixed.
+        schema = {"type": "object", "properties": {"member_id": {"type": "string"}, "title": {"type": "string"}}}
+        return ChatReply(content=json.dumps({"schemas": {"recommend_books": schema}}))
+
+    with ScriptedChatServer({"toolsmith": predictor}) as server:
+        report = write_schemas(root, _llm_toolsmith(server))
+    schemas = yaml.safe_load((root / "schemas.yaml").read_text())
+    predicted = schemas["recommend_books"]
+    assert predicted["type"] == "array"
+    assert predicted["items"]["properties"]["member_id"]["type"] == "integer"
+    assert report["without_schema"] == []
+    assert load_domain(root).tools["recommend_books"].output_schema == predicted
+
+
+def test_pipeline_command_reports_every_stage(tmp_path) -> None:
+    root = library_domain(tmp_path)
+    cli = Path(sys.executable).parent / "convosim"
+    result = subprocess.run(
+        [str(cli), "pipeline", str(root), "-n", "30", "--out", str(tmp_path / "run")],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "run" / "pipeline.json").read_text())
+    assert [s["stage"] for s in report["stages"]] == ["tools", "schemas", "tasks"]
+    assert report["stages"][2]["tasks"] == 30 and "subgoal_histogram" in report["stages"][2]
+    assert report["run"]["sessions"] == 30
+
+
+@pytest.mark.parametrize("bad", ["2-x", "5-2"])
+def test_bad_subgoal_range_is_a_clear_error(tmp_path, bad) -> None:
+    root = library_domain(tmp_path)
+    cli = Path(sys.executable).parent / "convosim"
+    result = subprocess.run(
+        [str(cli), "tasks", "generate", str(root), "--subgoals", bad], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0
+    assert "subgoals" in result.stderr and "Traceback" not in result.stderr
