@@ -18,7 +18,7 @@ from convosim.agents.prompts import render
 from convosim.environments.domain import Domain
 from convosim.environments.toolgen import Rejected
 from convosim.llm.client import LLMClient, LLMError
-from convosim.models import ToolSpec
+from convosim.models import Task, ToolSpec
 
 JSON = {"type": "json_object"}
 
@@ -144,3 +144,36 @@ def unify_types(predicted: dict[str, Any], known: dict[str, Any], tools: list[To
                 types[name] = prop.get("type")
         out[tool.name] = schema
     return out
+
+
+class LLMTaskWriter:
+    """Rewrites sampled tasks' goal and sub-goal texts in natural language (facts unchanged)."""
+
+    def __init__(self, client: LLMClient) -> None:
+        self.client = client
+
+    async def _rewrite(self, task: Task) -> Task:
+        steps = "\n".join(f"{k}. {s.description}" for k, s in enumerate(task.subgoals, start=1))
+        prompt = render("task_writer", context=task.context or "a customer", steps=steps)
+        completion = await self.client.complete(
+            [{"role": "user", "content": prompt}], session_id="pipeline", role="task_writer", response_format=JSON
+        )
+        data = _json(completion.content)
+        goal, texts = data.get("goal"), data.get("subgoals")
+        if not isinstance(goal, str) or not isinstance(texts, list) or len(texts) != len(task.subgoals):
+            raise ValueError("the rewrite does not have one text per sub-goal")
+        subgoals = tuple(
+            s.model_copy(update={"description": str(t)}) for s, t in zip(task.subgoals, texts, strict=True)
+        )
+        return task.model_copy(update={"goal": goal, "subgoals": subgoals})
+
+    def rewrite_all(self, tasks: list[Task]) -> tuple[list[Task], int]:
+        """(tasks, how many kept their template text because the model's rewrite was unusable)."""
+        import asyncio
+
+        async def run() -> list[Task | BaseException]:
+            return await asyncio.gather(*[self._rewrite(t) for t in tasks], return_exceptions=True)
+
+        results = asyncio.run(run())
+        out = [r if isinstance(r, Task) else t for r, t in zip(results, tasks, strict=True)]
+        return out, sum(1 for r in results if not isinstance(r, Task))

@@ -122,6 +122,14 @@ def _toolsmith(model: str | None, api_base: str | None) -> Any:
     return LLMToolsmith(LLMClient(ModelConfig(model=model, api_base=api_base), UsageMeter()))
 
 
+def _task_writer(model: str | None, api_base: str | None) -> Any:
+    if model is None:
+        return None
+    from convosim.agents.llm_toolsmith import LLMTaskWriter
+
+    return LLMTaskWriter(_toolsmith(model, api_base).client)
+
+
 @tools_app.command("expand")
 def tools_expand(
     domain: Annotated[Path, typer.Argument(help="Domain folder (schema.sql, seed data, a few seed tools).")],
@@ -180,6 +188,8 @@ def pipeline(
     seed: Annotated[int, typer.Option(help="Seed for task generation and the run.")] = 0,
     out_dir: Annotated[Path | None, typer.Option("--out", help="Run output folder.")] = None,
     concurrency: Annotated[int, typer.Option(help="Sessions live at once.")] = 16,
+    model: Annotated[str | None, typer.Option(help="LLM for the generation stages (default: offline).")] = None,
+    api_base: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL for --model.")] = None,
 ) -> None:
     """Expand tools, derive output schemas, generate tasks, then run them; report every stage."""
     from convosim.config import load_scenario
@@ -187,9 +197,11 @@ def pipeline(
     from convosim.runners.run import run_scenario, stats_table
 
     try:
-        reports = [expand_tools(domain), write_schemas(domain)]
+        smith = _toolsmith(model, api_base)
+        reports = [expand_tools(domain, smith), write_schemas(domain, smith)]
         tasks_file = domain / "tasks.generated.yaml"
-        reports.append(write_tasks(domain, tasks_file, n, seed, parse_range(subgoals)))
+        writer = _task_writer(model, api_base)
+        reports.append(write_tasks(domain, tasks_file, n, seed, parse_range(subgoals), writer))
         scenario_file = domain / "scenario.generated.yaml"
         scenario_file.write_text(
             f"name: {domain.resolve().name}-generated\ndomain: .\ntasks: tasks.generated.yaml\n"

@@ -288,3 +288,33 @@ def test_bad_subgoal_range_is_a_clear_error(tmp_path, bad) -> None:
     )
     assert result.returncode != 0
     assert "subgoals" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_llm_task_writer_rewrites_texts_and_keeps_the_gold_calls(tmp_path) -> None:
+    root = library_domain(tmp_path)
+    expand_tools(root)
+
+    def writer(body):
+        steps = [ln for ln in body["messages"][-1]["content"].splitlines() if ln[:1].isdigit()]
+        return ChatReply(
+            content=json.dumps(
+                {
+                    "goal": "You want your library account sorted out.",
+                    "subgoals": [f"Step {i + 1}, in your own words." for i in range(len(steps))],
+                }
+            )
+        )
+
+    from convosim.agents.llm_toolsmith import LLMTaskWriter
+
+    offline = write_tasks(root, tmp_path / "offline.yaml", 10, seed=4)
+    with ScriptedChatServer({"toolsmith": writer}) as server:
+        report = write_tasks(
+            root, tmp_path / "llm.yaml", 10, seed=4, writer=LLMTaskWriter(_llm_toolsmith(server).client)
+        )
+    assert report["texts_not_rewritten"] == 0 and offline["tasks"] == report["tasks"] == 10
+    a = yaml.safe_load((tmp_path / "offline.yaml").read_text())
+    b = yaml.safe_load((tmp_path / "llm.yaml").read_text())
+    assert all(t["goal"] == "You want your library account sorted out." for t in b)
+    assert [[s["requests"] for s in t["subgoals"]] for t in a] == [[s["requests"] for s in t["subgoals"]] for t in b]
+    load_tasks(tmp_path / "llm.yaml", load_domain(root))  # still verifies
