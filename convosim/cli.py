@@ -222,6 +222,135 @@ def pipeline(
     out.print(f"report: {target / 'pipeline.json'}  dataset: {target / 'dataset.jsonl'}")
 
 
+@app.command()
+def replay(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A run's output folder.")],
+    session: Annotated[str, typer.Argument(help="Session id (a unique prefix is enough).")],
+    plain: Annotated[bool, typer.Option("--plain", help="Print turn by turn instead of the viewer.")] = False,
+    agent: Annotated[str | None, typer.Option(help="Only messages sent or received by this agent.")] = None,
+    event_type: Annotated[str | None, typer.Option("--type", help="Only this event type.")] = None,
+    check: Annotated[bool, typer.Option("--verify", help="Strict replay: re-execute and compare.")] = False,
+    from_turn: Annotated[int | None, typer.Option(help="Fork: restore the session at this turn, go on live.")] = None,
+    live: Annotated[list[str] | None, typer.Option(help="Fork: role(s) re-driven (repeatable).")] = None,
+    user_model: Annotated[str | None, typer.Option(help="Fork: LLM for the user.")] = None,
+    assistant_model: Annotated[str | None, typer.Option(help="Fork: LLM for the assistant.")] = None,
+    tool_model: Annotated[str | None, typer.Option(help="Fork: LLM for simulated tools.")] = None,
+    judge_model: Annotated[str | None, typer.Option(help="Fork: LLM judge.")] = None,
+    api_base: Annotated[str | None, typer.Option(help="Fork: OpenAI-compatible base URL for the models.")] = None,
+) -> None:
+    """Step through a recorded session, verify it by strict replay, or fork it from a turn."""
+    from convosim.runners.replay import load_recording, render_plain, replay_steps, verify
+
+    try:
+        if from_turn is not None:
+            from convosim.runners.fork import fork_session
+
+            models = {
+                "user": user_model,
+                "assistant": assistant_model,
+                "tool_executor": tool_model,
+                "validator": judge_model,
+            }
+            overrides = {
+                r: {"policy": "llm", "model": m, **({"api_base": api_base} if api_base else {})}
+                for r, m in models.items()
+                if m
+            }
+            result = fork_session(run_dir, session, from_turn, set(live or overrides), overrides)
+            out.print(
+                f"fork {result.session_id} of {result.parent_session_id} at turn {result.fork_turn}: {result.status}"
+            )
+            return
+        recording = load_recording(run_dir, session)
+        if check:
+            problems = verify(recording)
+            for turn, problem in problems:
+                out.print(f"turn {turn}: {problem}", highlight=False, markup=False)
+            if problems:
+                raise typer.Exit(1)
+            out.print(f"verified: {recording.session_id} replays exactly ({len(recording.events)} events)")
+            return
+        steps = replay_steps(recording)
+        if plain or not sys.stdout.isatty():
+            sys.stdout.write(render_plain(recording, steps, agent, event_type) + "\n")
+            return
+        from convosim.runners.viewer import ReplayApp
+
+        ReplayApp(recording, steps).run()
+    except ConvosimError as exc:
+        _fail(exc)
+
+
+@app.command()
+def logs(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A run's output folder.")],
+    session: Annotated[str | None, typer.Option(help="A session id or prefix (its forks included).")] = None,
+    agent: Annotated[str | None, typer.Option(help="Sent or received by this agent.")] = None,
+    event_type: Annotated[str | None, typer.Option("--type", help="Event type, e.g. tool_result.")] = None,
+    grep: Annotated[str | None, typer.Option(help="Text anywhere in the event (case-insensitive).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines for scripts.")] = False,
+) -> None:
+    """Query the message log across a run."""
+    import json
+
+    from rich.table import Table
+
+    from convosim.runners.inspect import query_events, summary_text
+
+    try:
+        rows = query_events(run_dir, session, agent, event_type, grep)
+    except ConvosimError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        for row in rows:
+            sys.stdout.write(json.dumps(row, sort_keys=True) + "\n")
+        return
+    table = Table(show_header=True)
+    for column in ("session", "parent", "turn", "type", "from", "to", "text"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            row["session_id"],
+            row["parent_session_id"] or "",
+            str(row["turn"]),
+            row["type"],
+            row["sender"],
+            row["recipient"],
+            summary_text(row)[:200],
+        )
+    out.print(table)
+    out.print(f"{len(rows)} events")
+
+
+@app.command()
+def stats(
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN", help="A run's output folder.")],
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
+) -> None:
+    """A run's numbers: acceptance and rejection reasons, turns, sub-goals, tools, tokens/cost/latency."""
+    import json
+
+    from rich.table import Table
+
+    from convosim.runners.inspect import run_stats
+    from convosim.runners.run import stats_table
+
+    try:
+        numbers = run_stats(run_dir)
+    except ConvosimError as exc:
+        _fail(exc)
+        return
+    if as_json:
+        sys.stdout.write(json.dumps(numbers, indent=2) + "\n")
+        return
+    out.print(stats_table(numbers))
+    tools = Table("tool", "calls", "errors", "error rate", title="tools")
+    for name, t in numbers["tools"].items():
+        tools.add_row(name, str(t["calls"]), str(t["errors"]), f"{t['error_rate']:.1%}")
+    out.print(tools)
+
+
 def main() -> None:
     try:
         app()

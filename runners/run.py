@@ -91,7 +91,11 @@ async def _run(
     log = structlog.get_logger("convosim.run")
     store = RunStore(store_path)
     run_id = f"{derived_seed(scenario.name, scenario.seed, time.time_ns()):016x}"
-    store.start_run(run_id, scenario.model_dump(mode="json"), scenario.seed)
+    recorded = scenario.model_dump(mode="json") | {
+        "domain": str(scenario.domain.resolve()),
+        "tasks": str(scenario.tasks.resolve()),
+    }
+    store.start_run(run_id, recorded, scenario.seed)
     log.info("run_started", run_id=run_id, sessions=scenario.sessions, concurrency=scenario.concurrency)
     rows: list[dict[str, Any]] = []
     counts: dict[str, int] = {}

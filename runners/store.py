@@ -87,6 +87,8 @@ class RunStore:
         events: Sequence[BaseEvent],
         verdict: Verdict | None,
         usage: Mapping[str, Usage] | None = None,
+        parent_session_id: str | None = None,
+        fork_turn: int | None = None,
     ) -> None:
         """Persist one finished session atomically."""
         rows = []
@@ -108,8 +110,20 @@ class RunStore:
         with self._transaction():
             self.conn.execute(
                 "INSERT INTO sessions (session_id, run_id, idx, task_id, trial, status, end_reason, started_at,"
-                " ended_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (session_id, run_id, idx, task_id, trial, status, end_reason, started_at, time.time()),
+                " ended_at, parent_session_id, fork_turn) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    session_id,
+                    run_id,
+                    idx,
+                    task_id,
+                    trial,
+                    status,
+                    end_reason,
+                    started_at,
+                    time.time(),
+                    parent_session_id,
+                    fork_turn,
+                ),
             )
             self.conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
             for role, u in (usage or {}).items():

@@ -1,0 +1,120 @@
+"""Querying a run: the message log across sessions (`convosim logs`) and its numbers (`convosim stats`)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from convosim.llm.usage import Usage
+from convosim.runners.replay import open_store
+from convosim.runners.stats import summarise, turn_counts
+
+
+def query_events(
+    run_dir: str | Path,
+    session: str | None = None,
+    agent: str | None = None,
+    event_type: str | None = None,
+    grep: str | None = None,
+) -> list[dict[str, Any]]:
+    """Events matching every given filter, in (session, bus) order, with their session's lineage."""
+    store = open_store(run_dir)
+    try:
+        sql = (
+            "SELECT e.session_id, e.seq, e.turn, e.type, e.sender, e.recipient, e.ts, e.payload,"
+            " s.parent_session_id, s.fork_turn, s.task_id, s.status"
+            " FROM events e JOIN sessions s USING (session_id) WHERE 1=1"
+        )
+        params: list[Any] = []
+        if session:
+            sql += " AND (e.session_id = ? OR e.session_id LIKE ? OR s.parent_session_id = ?)"
+            params += [session, session + "%", session]
+        if agent:
+            sql += " AND (e.sender = ? OR e.recipient = ?)"
+            params += [agent, agent]
+        if event_type:
+            sql += " AND e.type = ?"
+            params.append(event_type)
+        if grep:
+            sql += " AND instr(lower(e.payload), lower(?)) > 0"
+            params.append(grep)
+        cursor = store.conn.execute(sql + " ORDER BY s.idx, e.session_id, e.seq", params)
+        names = [d[0] for d in cursor.description]
+        rows = []
+        for values in cursor:
+            row = dict(zip(names, values, strict=True))
+            row["payload"] = json.loads(row["payload"])
+            rows.append(row)
+        return rows
+    finally:
+        store.close()
+
+
+def summary_text(row: dict[str, Any]) -> str:
+    p = row["payload"]
+    if "content" in p:
+        return str(p["content"])
+    if "calls" in p:
+        return "; ".join(f"{c['name']} {json.dumps(c['arguments'], sort_keys=True)}" for c in p["calls"])
+    if "results" in p:
+        return "; ".join(
+            f"{r['name']}{' ERROR' if r['is_error'] else ''} {json.dumps(r['output'])[:120]}" for r in p["results"]
+        )
+    if "reasons" in p:
+        return ("accepted" if p["accepted"] else "rejected") + " " + ", ".join(r["code"] for r in p["reasons"])
+    return str(p.get("reason") or p.get("error") or "")
+
+
+def run_stats(run_dir: str | Path) -> dict[str, Any]:
+    store = open_store(run_dir)
+    try:
+        sessions = store.sessions()
+        usage_rows = store.conn.execute(
+            "SELECT session_id, role, calls, cached_calls, failed_calls, retries, prompt_tokens, completion_tokens,"
+            " cost_usd, latency_s FROM usage"
+        ).fetchall()
+        usage: dict[str, dict[str, Usage]] = {}
+        for sid, role, calls, cached, failed, retries, pt, ct, cost, latency in usage_rows:
+            usage.setdefault(sid, {})[role] = Usage(
+                calls=calls,
+                cached_calls=cached,
+                failed_calls=failed,
+                retries=retries,
+                prompt_tokens=pt,
+                completion_tokens=ct,
+                cost_usd=cost or 0.0,
+                cost_unknown_calls=0 if cost is not None else max(1, calls),
+                latency_s=latency,
+            )
+        rows = []
+        per_tool: dict[str, Counter[str]] = {}
+        for s in sessions:
+            events = list(store.events(s["session_id"]))
+            for e in events:
+                for r in getattr(e, "results", ()) if e.type == "tool_result" else ():
+                    counter = per_tool.setdefault(r.name, Counter())
+                    counter["calls"] += 1
+                    counter["errors"] += int(r.is_error)
+            rows.append(
+                {
+                    "status": s["status"],
+                    **turn_counts(events),
+                    "subgoals_total": s["subgoals_total"] or 0,
+                    "subgoals_completed": s["subgoals_completed"] or 0,
+                    "usage": usage.get(s["session_id"], {}),
+                    "reason_codes": sorted({r["code"] for r in s["reasons"]})
+                    or ([s["end_reason"] or "error"] if s["status"] == "failed" else []),
+                }
+            )
+        times = store.conn.execute("SELECT min(started_at), max(ended_at) FROM sessions").fetchone()
+        stats = summarise(rows, (times[1] - times[0]) if times[0] else 0.0)
+        stats["tools"] = {
+            name: {"calls": c["calls"], "errors": c["errors"], "error_rate": round(c["errors"] / c["calls"], 4)}
+            for name, c in sorted(per_tool.items())
+        }
+        stats["forks"] = sum(1 for s in sessions if s.get("parent_session_id"))
+        return stats
+    finally:
+        store.close()
