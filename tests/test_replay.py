@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import run, scenario_for
 
 from convosim.environments.domain import load_domain
 from convosim.environments.tasks import load_tasks
@@ -22,6 +21,8 @@ from convosim.runners.store import RunStore
 from convosim.runners.viewer import ReplayApp
 from convosim.testing import ScriptedChatServer
 from convosim.testing.scripted import OfflineResponders
+
+from support import run, scenario_for
 
 CLI = str(Path(sys.executable).parent / "convosim")
 
