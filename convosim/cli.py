@@ -44,6 +44,8 @@ def run(
     api_base: Annotated[str | None, typer.Option(help="OpenAI-compatible base URL for those roles.")] = None,
     tool_mode: Annotated[str | None, typer.Option(help="sql (default) or simulated.")] = None,
     cache: Annotated[Path | None, typer.Option(help="On-disk LLM response cache (SQLite).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Finish the interrupted run in --out.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="With --resume: accept a changed configuration.")] = False,
 ) -> None:
     """Run a scenario: simulate sessions, validate them, write the run store and the dataset."""
     from convosim.config import load_scenario
@@ -67,7 +69,9 @@ def run(
     try:
         sc = load_scenario(scenario, overrides)
         target = out_dir or Path("runs") / f"{sc.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-        result = run_scenario(sc, target, console=err, show_progress=not quiet)
+        if resume and out_dir is None:
+            raise ConvosimError(None, "--resume", "needs --out: the folder of the run to finish")
+        result = run_scenario(sc, target, console=err, show_progress=not quiet, resume=resume, force=force)
     except ConvosimError as exc:
         _fail(exc)
         return

@@ -25,6 +25,7 @@ from convosim.llm.usage import UsageMeter
 from convosim.models import Role, Rubric, Task
 from convosim.runners.engine import Engine, SessionOutcome, SessionSpec
 from convosim.runners.export import openai_messages, write_jsonl_atomic
+from convosim.runners.inspect import run_stats
 from convosim.runners.roles import build_roles, derived_seed
 from convosim.runners.stats import summarise, turn_counts
 from convosim.runners.store import RunStore
@@ -79,24 +80,76 @@ def export(store: RunStore, run_id: str, domain: Domain, out_dir: Path) -> tuple
     return len(accepted), len(rejected)
 
 
+# Settings that may differ between a run and its resume: they change speed, not content.
+RESUMABLE_CHANGES = {"concurrency", "sessions", "cache"}
+
+
+def config_changes(before: dict[str, Any], after: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted names of the settings that differ between two recorded scenarios."""
+    changed = []
+    for key in sorted(set(before) | set(after)):
+        a, b = before.get(key), after.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            changed += config_changes(a, b, f"{prefix}{key}.")
+        elif a != b and f"{prefix}{key}" not in RESUMABLE_CHANGES:
+            changed.append(f"{prefix}{key}")
+    return changed
+
+
+def _open_run(
+    store_path: Path, recorded: dict[str, Any], scenario: Scenario, resume: bool, force: bool
+) -> tuple[RunStore, str, set[str]]:
+    """(store, run id, ids of sessions already finished) for a new run or the one being resumed."""
+    if not store_path.exists():
+        store = RunStore(store_path)
+        run_id = f"{derived_seed(scenario.name, scenario.seed, time.time_ns()):016x}"
+        store.start_run(run_id, recorded, scenario.seed)
+        return store, run_id, set()
+    if not resume:
+        raise ConvosimError(
+            store_path, None, "this folder already holds a run: add --resume to finish it, or choose another --out"
+        )
+    store = RunStore(store_path)
+    run_id, stored = store.conn.execute("SELECT run_id, scenario_json FROM runs ORDER BY created_at LIMIT 1").fetchone()
+    changed = config_changes(json.loads(stored), json.loads(json.dumps(recorded)))
+    if changed and not force:
+        store.close()
+        raise ConvosimError(
+            store_path, ", ".join(changed), "differs from the run being resumed (add --force to resume anyway)"
+        )
+    done = {r["session_id"] for r in store.sessions(run_id) if not r["parent_session_id"]}
+    store.conn.execute("UPDATE runs SET status='running' WHERE run_id=?", (run_id,))
+    return store, run_id, done
+
+
 async def _run(
-    scenario: Scenario, out_dir: Path, console: Console, show_progress: bool, overrides: dict[Role, RoleFactory]
+    scenario: Scenario,
+    out_dir: Path,
+    console: Console,
+    show_progress: bool,
+    overrides: dict[Role, RoleFactory],
+    resume: bool = False,
+    force: bool = False,
 ) -> RunResult:
     domain, tasks, rubrics = load_inputs(scenario)
     out_dir.mkdir(parents=True, exist_ok=True)
     store_path = out_dir / STORE_NAME
-    if store_path.exists():
-        raise ConvosimError(store_path, None, "this output folder already holds a run; choose another --out")
-    logs.configure(out_dir / "convosim.log.jsonl")
-    log = structlog.get_logger("convosim.run")
-    store = RunStore(store_path)
-    run_id = f"{derived_seed(scenario.name, scenario.seed, time.time_ns()):016x}"
     recorded = scenario.model_dump(mode="json") | {
         "domain": str(scenario.domain.resolve()),
         "tasks": str(scenario.tasks.resolve()),
     }
-    store.start_run(run_id, recorded, scenario.seed)
-    log.info("run_started", run_id=run_id, sessions=scenario.sessions, concurrency=scenario.concurrency)
+    store, run_id, done = _open_run(store_path, recorded, scenario, resume, force)
+    logs.configure(out_dir / "convosim.log.jsonl")
+    log = structlog.get_logger("convosim.run")
+    todo = [spec for spec in session_specs(scenario, tasks) if spec.session_id not in done]
+    log.info(
+        "run_started",
+        run_id=run_id,
+        sessions=scenario.sessions,
+        already_done=len(done),
+        todo=len(todo),
+        concurrency=scenario.concurrency,
+    )
     rows: list[dict[str, Any]] = []
     counts: dict[str, int] = {}
     started = time.perf_counter()
@@ -110,7 +163,7 @@ async def _run(
         disable=not show_progress,
         transient=False,
     ) as progress:
-        bar = progress.add_task(scenario.name, total=scenario.sessions, accepted=0)
+        bar = progress.add_task(scenario.name, total=scenario.sessions, accepted=0, completed=len(done))
 
         def on_outcome(outcome: SessionOutcome) -> None:
             verdict = outcome.verdict
@@ -147,13 +200,17 @@ async def _run(
         roles = build_roles(scenario, domain, rubrics, engine.environment_of, meter)
         await engine.start({**roles.factories, **overrides})
         try:
-            await engine.run_all(session_specs(scenario, tasks), scenario.concurrency, on_outcome)
+            await engine.run_all(todo, scenario.concurrency, on_outcome)
         finally:
             await engine.stop()
             roles.close()
     wall = time.perf_counter() - started
     export(store, run_id, domain, out_dir)
-    stats = summarise(rows, wall)
+    if done:  # a resumed run: its numbers cover every session, not only this invocation's
+        stats = run_stats(out_dir)
+        stats["wall_time_s"] = round(wall, 3)
+    else:
+        stats = summarise(rows, wall)
     stats["llm_requests_sent"] = roles.requests_sent()
     (out_dir / "stats.json").write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
     store.finish_run(run_id)
@@ -168,11 +225,17 @@ def run_scenario(
     console: Console | None = None,
     show_progress: bool = True,
     overrides: dict[Role, RoleFactory] | None = None,
+    resume: bool = False,
+    force: bool = False,
 ) -> RunResult:
-    """Run a scenario to completion. `overrides` replaces the scenario's factory for some roles."""
+    """Run a scenario to completion. `overrides` replaces the scenario's factory for some roles.
+
+    With `resume`, an interrupted run in `out_dir` is completed: finished sessions (committed with
+    their events and verdict) are kept, any other is run again from the start.
+    """
     console = console or Console(stderr=True)
     try:
-        return asyncio.run(_run(scenario, out_dir, console, show_progress, overrides or {}))
+        return asyncio.run(_run(scenario, out_dir, console, show_progress, overrides or {}, resume, force))
     finally:
         logs.configure(None)
 

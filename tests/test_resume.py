@@ -1,0 +1,143 @@
+"""Crash and resume with real processes: SIGKILL a running `convosim run`, resume, compare."""
+
+from __future__ import annotations
+
+import json
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conftest import ROOT
+
+CLI = str(Path(sys.executable).parent / "convosim")
+N = 300
+
+
+def convosim_run(out: Path, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [CLI, "run", "examples/retail/scenario.yaml", "--out", str(out), "-n", str(N), "-q", *extra],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finished_sessions(out: Path) -> int:
+    path = out / "run.sqlite"
+    if not path.exists():
+        return 0
+    with sqlite3.connect(path) as db:
+        try:
+            return db.execute("SELECT count(*) FROM sessions").fetchone()[0]
+        except sqlite3.OperationalError:
+            return 0
+
+
+def test_sigkill_at_random_points_then_resume_gives_the_uninterrupted_dataset(tmp_path) -> None:
+    reference = tmp_path / "reference"
+    proc = convosim_run(reference)
+    assert proc.wait(timeout=180) == 0, proc.stderr.read() if proc.stderr else ""
+
+    out = tmp_path / "crashy"
+    rng = random.Random(7)
+    progress = []
+    for attempt in range(3):
+        proc = convosim_run(out, *(["--resume"] if attempt or (out / "run.sqlite").exists() else []))
+        time.sleep(rng.uniform(1.2, 2.4))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        progress.append(finished_sessions(out))
+    assert any(0 < n < N for n in progress), f"no kill landed mid-run: {progress}"
+    proc = convosim_run(out, "--resume")
+    assert proc.wait(timeout=180) == 0, proc.stderr.read() if proc.stderr else ""
+
+    with sqlite3.connect(out / "run.sqlite") as db:
+        ids = [r[0] for r in db.execute("SELECT session_id FROM sessions")]
+        assert len(ids) == len(set(ids)) == N, "every expected session exactly once"
+        orphans = db.execute("SELECT count(*) FROM events WHERE session_id NOT IN (SELECT session_id FROM sessions)")
+        assert orphans.fetchone()[0] == 0, "no events of half-written sessions"
+    for name in ("dataset.jsonl", "rejected.jsonl"):
+        lines = (out / name).read_text().splitlines()
+        assert all(json.loads(line) for line in lines), "no torn line"
+        assert (out / name).read_bytes() == (reference / name).read_bytes()
+    assert (
+        len((out / "dataset.jsonl").read_text().splitlines()) + len((out / "rejected.jsonl").read_text().splitlines())
+        == N
+    )
+
+
+def test_resume_refuses_a_changed_configuration(tmp_path) -> None:
+    out = tmp_path / "run"
+    proc = subprocess.run(
+        [CLI, "run", "examples/retail/scenario.yaml", "--out", str(out), "-n", "3", "-q"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0
+    again = subprocess.run(
+        [CLI, "run", "examples/retail/scenario.yaml", "--out", str(out), "-n", "3", "-q"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert again.returncode == 2 and "add --resume" in again.stderr
+    changed = subprocess.run(
+        [CLI, "run", "examples/retail/scenario.yaml", "--out", str(out), "-n", "3", "-q", "--resume", "--seed", "5"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert changed.returncode == 2 and "seed: differs from the run being resumed" in changed.stderr
+    forced = subprocess.run(
+        [
+            CLI,
+            "run",
+            "examples/retail/scenario.yaml",
+            "--out",
+            str(out),
+            "-n",
+            "5",
+            "-q",
+            "--resume",
+            "--force",
+            "--seed",
+            "5",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert forced.returncode == 0, forced.stderr
+    grown = subprocess.run(
+        [
+            CLI,
+            "run",
+            "examples/retail/scenario.yaml",
+            "--out",
+            str(out),
+            "-n",
+            "6",
+            "-q",
+            "--resume",
+            "--force",
+            "--seed",
+            "5",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert grown.returncode == 0
+    with sqlite3.connect(out / "run.sqlite") as db:
+        assert db.execute("SELECT count(*) FROM sessions").fetchone()[0] >= 6
