@@ -45,6 +45,7 @@ def run(
     tool_mode: Annotated[str | None, typer.Option(help="sql (default) or simulated.")] = None,
     cache: Annotated[Path | None, typer.Option(help="On-disk LLM response cache (SQLite).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Finish the interrupted run in --out.")] = False,
+    isolate: Annotated[list[str] | None, typer.Option(help="Run this role in its own OS process (user).")] = None,
     force: Annotated[bool, typer.Option("--force", help="With --resume: accept a changed configuration.")] = False,
 ) -> None:
     """Run a scenario: simulate sessions, validate them, write the run store and the dataset."""
@@ -65,6 +66,7 @@ def run(
         "roles": roles or None,
         "tool_mode": tool_mode,
         "cache": cache,
+        "isolate": isolate or None,
     }
     try:
         sc = load_scenario(scenario, overrides)

@@ -64,6 +64,7 @@ class Scenario(BaseModel):
     limits: Limits = Limits()
     tool_mode: Literal["sql", "simulated"] = "sql"  # simulated: the tool model invents outputs to schema
     cache: Path | None = None  # on-disk LLM response cache (record/replay)
+    isolate: list[Literal["user"]] = Field(default_factory=list)  # roles run in their own OS process
 
 
 def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

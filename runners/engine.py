@@ -109,6 +109,7 @@ class Engine:
         self.timeout = limits.session_timeout_s
         self.query_timeout = limits.query_timeout_s
         self.meter = meter
+        self.on_release: list[Callable[[str], None]] = []  # e.g. tell an isolated role's host
         self.live: dict[str, _Live] = {}
         self.bus = Bus(observer=self._record, is_live=lambda sid: sid in self.live)
 
@@ -188,6 +189,8 @@ class Engine:
             del self.live[spec.session_id]
             live.environment.close()
             self.bus.release(spec.session_id)
+            for hook in self.on_release:
+                hook(spec.session_id)
             structlog.contextvars.unbind_contextvars("session_id", "agent")
 
     async def run_all(

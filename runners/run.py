@@ -26,6 +26,7 @@ from convosim.models import Role, Rubric, Task
 from convosim.runners.engine import Engine, SessionOutcome, SessionSpec
 from convosim.runners.export import openai_messages, write_jsonl_atomic
 from convosim.runners.inspect import run_stats
+from convosim.runners.isolation import RemoteUser, UserHost
 from convosim.runners.roles import build_roles, derived_seed
 from convosim.runners.stats import summarise, turn_counts
 from convosim.runners.store import RunStore
@@ -81,7 +82,7 @@ def export(store: RunStore, run_id: str, domain: Domain, out_dir: Path) -> tuple
 
 
 # Settings that may differ between a run and its resume: they change speed, not content.
-RESUMABLE_CHANGES = {"concurrency", "sessions", "cache"}
+RESUMABLE_CHANGES = {"concurrency", "sessions", "cache", "isolate"}
 
 
 def config_changes(before: dict[str, Any], after: dict[str, Any], prefix: str = "") -> list[str]:
@@ -198,12 +199,21 @@ async def _run(
         meter = UsageMeter()
         engine = Engine(domain, scenario.limits, meter)
         roles = build_roles(scenario, domain, rubrics, engine.environment_of, meter)
-        await engine.start({**roles.factories, **overrides})
+        factories = {**roles.factories, **overrides}
+        host = UserHost(recorded) if "user" in scenario.isolate else None
+        if host is not None:
+            await host.start()
+            factories["user"] = lambda sid: RemoteUser(sid, host)
+            engine.on_release.append(host.release)
+        await engine.start(factories)
         try:
             await engine.run_all(todo, scenario.concurrency, on_outcome)
+            host_stats = await host.stats() if host is not None else None
         finally:
             await engine.stop()
             roles.close()
+            if host is not None:
+                await host.stop()
     wall = time.perf_counter() - started
     export(store, run_id, domain, out_dir)
     if done:  # a resumed run: its numbers cover every session, not only this invocation's
@@ -212,6 +222,8 @@ async def _run(
     else:
         stats = summarise(rows, wall)
     stats["llm_requests_sent"] = roles.requests_sent()
+    if host_stats is not None:
+        stats["user_host"] = {"pid": host_stats["pid"], "events_handled": host_stats["handled"]}
     (out_dir / "stats.json").write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
     store.finish_run(run_id)
     store.close()
