@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import TextIO
 
@@ -19,8 +20,12 @@ def configure(log_file: Path | None, level: int = logging.INFO) -> None:
         _handle = None
     logging.getLogger("autogen_core").setLevel(logging.WARNING)
     logging.getLogger("autogen_core.events").setLevel(logging.WARNING)
-    if log_file is None:
-        structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    if log_file is None:  # outside a run: warnings and errors only, to stderr
+        structlog.reset_defaults()
+        structlog.configure(
+            wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+            logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        )
         return
     _handle = log_file.open("a", encoding="utf-8")
     structlog.configure(

@@ -28,7 +28,7 @@ from convosim.runners.export import openai_messages, write_jsonl_atomic
 from convosim.runners.inspect import run_stats
 from convosim.runners.isolation import RemoteUser, UserHost
 from convosim.runners.roles import build_roles, derived_seed
-from convosim.runners.stats import summarise, turn_counts
+from convosim.runners.stats import RunTally, turn_counts
 from convosim.runners.store import RunStore
 
 STORE_NAME = "run.sqlite"
@@ -56,17 +56,20 @@ def load_inputs(scenario: Scenario) -> tuple[Domain, list[Task], dict[str, Rubri
     return domain, tasks, rubrics
 
 
-def export(store: RunStore, run_id: str, domain: Domain, out_dir: Path) -> tuple[int, int]:
+def export(store: RunStore, run_id: str, domain: Domain, out_dir: Path) -> None:
+    """Rebuild dataset.jsonl and rejected.jsonl from the store, streaming (constant memory)."""
     tools = domain.openai_tools()
-    accepted: list[dict[str, Any]] = []
-    rejected: list[dict[str, Any]] = []
-    for row in store.sessions(run_id):
-        messages = openai_messages(domain.policy, store.events(row["session_id"]))
-        if row["status"] == "accepted":
-            accepted.append({"messages": messages, "tools": tools})
-        else:
-            rejected.append(
-                {
+    sessions = store.sessions(run_id)
+
+    def lines(accepted: bool) -> Iterator[dict[str, Any]]:
+        for row in sessions:
+            if (row["status"] == "accepted") != accepted:
+                continue
+            messages = openai_messages(domain.policy, store.events(row["session_id"]))
+            if accepted:
+                yield {"messages": messages, "tools": tools}
+            else:
+                yield {
                     "session_id": row["session_id"],
                     "task_id": row["task_id"],
                     "status": row["status"],
@@ -75,10 +78,9 @@ def export(store: RunStore, run_id: str, domain: Domain, out_dir: Path) -> tuple
                     "messages": messages,
                     "tools": tools,
                 }
-            )
-    write_jsonl_atomic(out_dir / "dataset.jsonl", accepted)
-    write_jsonl_atomic(out_dir / "rejected.jsonl", rejected)
-    return len(accepted), len(rejected)
+
+    write_jsonl_atomic(out_dir / "dataset.jsonl", lines(True))
+    write_jsonl_atomic(out_dir / "rejected.jsonl", lines(False))
 
 
 # Settings that may differ between a run and its resume: they change speed, not content.
@@ -151,7 +153,7 @@ async def _run(
         todo=len(todo),
         concurrency=scenario.concurrency,
     )
-    rows: list[dict[str, Any]] = []
+    tally = RunTally()
     counts: dict[str, int] = {}
     started = time.perf_counter()
     with Progress(
@@ -181,7 +183,7 @@ async def _run(
                 verdict=verdict,
                 usage=outcome.usage,
             )
-            rows.append(
+            tally.add(
                 {
                     "status": outcome.status,
                     **turn_counts(outcome.events),
@@ -220,7 +222,7 @@ async def _run(
         stats = run_stats(out_dir)
         stats["wall_time_s"] = round(wall, 3)
     else:
-        stats = summarise(rows, wall)
+        stats = tally.summary(wall)
     stats["llm_requests_sent"] = roles.requests_sent()
     if host_stats is not None:
         stats["user_host"] = {"pid": host_stats["pid"], "events_handled": host_stats["handled"]}

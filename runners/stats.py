@@ -6,8 +6,8 @@ output. `stats.json` holds the same numbers as the end-of-run table.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from statistics import mean
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from convosim.llm.usage import Usage
@@ -29,46 +29,61 @@ def turn_counts(events: Sequence[BaseEvent]) -> dict[str, int]:
     }
 
 
-def usage_by_role(rows: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Totals per role over the run (the judge included); cost is None when any call's price is unknown."""
-    totals: dict[str, Usage] = {}
-    for r in rows:
-        for role, usage in r.get("usage", {}).items():
-            totals.setdefault(role, Usage()).add(usage)
-    out = {}
-    for role, usage in sorted(totals.items()):
-        d = usage.as_dict()
-        d["mean_latency_s"] = round(usage.latency_s / usage.calls, 4) if usage.calls else None
-        out[role] = d
-    return out
+class RunTally:
+    """Running totals of a run's sessions: constant memory however many sessions there are."""
+
+    SUMS = ("turns", "user_turns", "subgoals_total", "subgoals_completed", "tool_calls", "tool_errors")
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.status: Counter[str] = Counter()
+        self.sums: Counter[str] = Counter()
+        self.reasons: Counter[str] = Counter()
+        self.usage: dict[str, Usage] = {}
+
+    def add(self, row: dict[str, Any]) -> None:
+        self.n += 1
+        self.status[row["status"]] += 1
+        for key in self.SUMS:
+            self.sums[key] += row[key]
+        self.reasons.update(row.get("reason_codes", []))
+        for role, usage in row.get("usage", {}).items():
+            self.usage.setdefault(role, Usage()).add(usage)
+
+    def summary(self, wall_time_s: float) -> dict[str, Any]:
+        n = self.n
+
+        def avg(key: str) -> float:
+            return round(self.sums[key] / n, 3) if n else 0.0
+
+        accepted = self.status["accepted"]
+        llm = {}
+        for role, usage in sorted(self.usage.items()):
+            d = usage.as_dict()
+            d["mean_latency_s"] = round(usage.latency_s / usage.calls, 4) if usage.calls else None
+            llm[role] = d
+        return {
+            "sessions": n,
+            "accepted": accepted,
+            "rejected": self.status["rejected"],
+            "failed": self.status["failed"],
+            "accepted_pct": round(100.0 * accepted / n, 2) if n else 0.0,
+            "mean_turns": avg("turns"),
+            "mean_user_turns": avg("user_turns"),
+            "mean_subgoals": avg("subgoals_total"),
+            "mean_subgoals_completed": avg("subgoals_completed"),
+            "mean_tool_calls": avg("tool_calls"),
+            "tool_error_rate": round(self.sums["tool_errors"] / max(1, self.sums["tool_calls"]), 4),
+            "rejection_reasons": dict(sorted(self.reasons.items())),
+            "llm_usage": llm,
+            "wall_time_s": round(wall_time_s, 3),
+            "sessions_per_s": round(n / wall_time_s, 3) if wall_time_s > 0 else None,
+        }
 
 
-def summarise(rows: Sequence[dict[str, Any]], wall_time_s: float) -> dict[str, Any]:
-    """`rows`: one dict per session with status, turn counts and sub-goal numbers."""
-    n = len(rows)
-
-    def avg(key: str) -> float:
-        return round(mean(r[key] for r in rows), 3) if rows else 0.0
-
-    reasons: dict[str, int] = {}
-    for r in rows:
-        for code in r.get("reason_codes", []):
-            reasons[code] = reasons.get(code, 0) + 1
-    accepted = sum(1 for r in rows if r["status"] == "accepted")
-    return {
-        "sessions": n,
-        "accepted": accepted,
-        "rejected": sum(1 for r in rows if r["status"] == "rejected"),
-        "failed": sum(1 for r in rows if r["status"] == "failed"),
-        "accepted_pct": round(100.0 * accepted / n, 2) if n else 0.0,
-        "mean_turns": avg("turns"),
-        "mean_user_turns": avg("user_turns"),
-        "mean_subgoals": avg("subgoals_total"),
-        "mean_subgoals_completed": avg("subgoals_completed"),
-        "mean_tool_calls": avg("tool_calls"),
-        "tool_error_rate": round(sum(r["tool_errors"] for r in rows) / max(1, sum(r["tool_calls"] for r in rows)), 4),
-        "rejection_reasons": dict(sorted(reasons.items())),
-        "llm_usage": usage_by_role(rows),
-        "wall_time_s": round(wall_time_s, 3),
-        "sessions_per_s": round(n / wall_time_s, 3) if wall_time_s > 0 else None,
-    }
+def summarise(rows: Iterable[dict[str, Any]], wall_time_s: float) -> dict[str, Any]:
+    """`rows`: one dict per session with status, turn counts, sub-goal numbers, reasons and usage."""
+    tally = RunTally()
+    for row in rows:
+        tally.add(row)
+    return tally.summary(wall_time_s)
