@@ -46,6 +46,9 @@ def run(
     cache: Annotated[Path | None, typer.Option(help="On-disk LLM response cache (SQLite).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Finish the interrupted run in --out.")] = False,
     isolate: Annotated[list[str] | None, typer.Option(help="Run this role in its own OS process (user).")] = None,
+    runner: Annotated[str | None, typer.Option(help="local (default) or ray.")] = None,
+    workers: Annotated[int | None, typer.Option(help="With --runner ray: number of Ray workers.")] = None,
+    address: Annotated[str | None, typer.Option(help="With --runner ray: an existing cluster's address.")] = None,
     force: Annotated[bool, typer.Option("--force", help="With --resume: accept a changed configuration.")] = False,
 ) -> None:
     """Run a scenario: simulate sessions, validate them, write the run store and the dataset."""
@@ -67,6 +70,9 @@ def run(
         "tool_mode": tool_mode,
         "cache": cache,
         "isolate": isolate or None,
+        "runner": runner,
+        "ray_workers": workers,
+        "ray_address": address,
     }
     try:
         sc = load_scenario(scenario, overrides)

@@ -65,6 +65,9 @@ class Scenario(BaseModel):
     tool_mode: Literal["sql", "simulated"] = "sql"  # simulated: the tool model invents outputs to schema
     cache: Path | None = None  # on-disk LLM response cache (record/replay)
     isolate: list[Literal["user"]] = Field(default_factory=list)  # roles run in their own OS process
+    runner: Literal["local", "ray"] = "local"
+    ray_workers: int | None = Field(None, ge=1)
+    ray_address: str | None = None  # an existing Ray cluster; default: a local one on this machine
 
 
 def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

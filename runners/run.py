@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from convosim.runners.engine import Engine, SessionOutcome, SessionSpec
 from convosim.runners.export import openai_messages, write_jsonl_atomic
 from convosim.runners.inspect import run_stats
 from convosim.runners.isolation import RemoteUser, UserHost
+from convosim.runners.ray_runner import run_on_ray
 from convosim.runners.roles import build_roles, derived_seed
 from convosim.runners.stats import RunTally, turn_counts
 from convosim.runners.store import RunStore
@@ -84,7 +85,7 @@ def export(store: RunStore, run_id: str, domain: Domain, out_dir: Path) -> None:
 
 
 # Settings that may differ between a run and its resume: they change speed, not content.
-RESUMABLE_CHANGES = {"concurrency", "sessions", "cache", "isolate"}
+RESUMABLE_CHANGES = {"concurrency", "sessions", "cache", "isolate", "runner", "ray_workers", "ray_address"}
 
 
 def config_changes(before: dict[str, Any], after: dict[str, Any], prefix: str = "") -> list[str]:
@@ -123,6 +124,41 @@ def _open_run(
     done = {r["session_id"] for r in store.sessions(run_id) if not r["parent_session_id"]}
     store.conn.execute("UPDATE runs SET status='running' WHERE run_id=?", (run_id,))
     return store, run_id, done
+
+
+async def _run_local(
+    scenario: Scenario,
+    domain: Domain,
+    rubrics: dict[str, Rubric],
+    overrides: dict[Role, RoleFactory],
+    recorded: dict[str, Any],
+    todo: list[SessionSpec],
+    on_outcome: Callable[[SessionOutcome], None],
+) -> dict[str, Any]:
+    """This process's own engine (the default runner); returns extra numbers for stats.json."""
+    meter = UsageMeter()
+    engine = Engine(domain, scenario.limits, meter)
+    roles = build_roles(scenario, domain, rubrics, engine.environment_of, meter)
+    factories = {**roles.factories, **overrides}
+    host = UserHost(recorded) if "user" in scenario.isolate else None
+    if host is not None:
+        await host.start()
+        factories["user"] = lambda sid: RemoteUser(sid, host)
+        engine.on_release.append(host.release)
+    await engine.start(factories)
+    extra: dict[str, Any] = {}
+    try:
+        await engine.run_all(todo, scenario.concurrency, on_outcome)
+        if host is not None:
+            host_stats = await host.stats()
+            extra["user_host"] = {"pid": host_stats["pid"], "events_handled": host_stats["handled"]}
+    finally:
+        await engine.stop()
+        roles.close()
+        if host is not None:
+            await host.stop()
+    extra["llm_requests_sent"] = roles.requests_sent()
+    return extra
 
 
 async def _run(
@@ -198,24 +234,13 @@ async def _run(
             counts[outcome.status] = counts.get(outcome.status, 0) + 1
             progress.update(bar, advance=1, accepted=counts.get("accepted", 0))
 
-        meter = UsageMeter()
-        engine = Engine(domain, scenario.limits, meter)
-        roles = build_roles(scenario, domain, rubrics, engine.environment_of, meter)
-        factories = {**roles.factories, **overrides}
-        host = UserHost(recorded) if "user" in scenario.isolate else None
-        if host is not None:
-            await host.start()
-            factories["user"] = lambda sid: RemoteUser(sid, host)
-            engine.on_release.append(host.release)
-        await engine.start(factories)
-        try:
-            await engine.run_all(todo, scenario.concurrency, on_outcome)
-            host_stats = await host.stats() if host is not None else None
-        finally:
-            await engine.stop()
-            roles.close()
-            if host is not None:
-                await host.stop()
+        extra: dict[str, Any] = {}
+        if scenario.runner == "ray":
+            extra["ray"] = run_on_ray(
+                recorded, todo, {t.id: t for t in tasks}, on_outcome, scenario.ray_workers, scenario.ray_address
+            )
+        else:
+            extra.update(await _run_local(scenario, domain, rubrics, overrides, recorded, todo, on_outcome))
     wall = time.perf_counter() - started
     export(store, run_id, domain, out_dir)
     if done:  # a resumed run: its numbers cover every session, not only this invocation's
@@ -223,9 +248,7 @@ async def _run(
         stats["wall_time_s"] = round(wall, 3)
     else:
         stats = tally.summary(wall)
-    stats["llm_requests_sent"] = roles.requests_sent()
-    if host_stats is not None:
-        stats["user_host"] = {"pid": host_stats["pid"], "events_handled": host_stats["handled"]}
+    stats.update(extra)
     (out_dir / "stats.json").write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
     store.finish_run(run_id)
     store.close()
