@@ -48,7 +48,7 @@ def start_server(scenario: Path, latency: float) -> tuple[subprocess.Popen[str],
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--latency", type=float, default=0.2)
-    parser.add_argument("-c", "--concurrency", type=int, nargs="+", default=[64, 256])
+    parser.add_argument("-c", "--concurrency", type=int, nargs="+", default=[64, 256, 1024])
     parser.add_argument("--sessions-per-slot", type=int, default=2)
     parser.add_argument("--scenario", type=Path, default=ROOT / "examples/retail/scenario.yaml")
     args = parser.parse_args()

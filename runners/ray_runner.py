@@ -106,12 +106,13 @@ def run_on_ray(
     started_here = not ray.is_initialized()
     if started_here:
         if address:
-            ray.init(address=address, log_to_driver=False)
+            ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
         else:
             ray.init(
                 num_cpus=workers or os.cpu_count() or 1,
                 include_dashboard=False,
                 log_to_driver=False,
+                logging_level=logging.WARNING,
                 _node_ip_address="127.0.0.1",
             )
     try:
