@@ -50,6 +50,12 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("-c", "--concurrency", type=int, nargs="+", default=[64, 256, 1024])
     parser.add_argument("--sessions-per-slot", type=int, default=2)
+    parser.add_argument(
+        "--transport",
+        nargs="+",
+        default=["litellm", "openai-http"],
+        help="litellm, and/or openai-http (a plain POST, no litellm)",
+    )
     parser.add_argument("--scenario", type=Path, default=ROOT / "examples/retail/scenario.yaml")
     args = parser.parse_args()
     litellm_module()  # pay litellm's ~2 s import before timing anything
@@ -57,10 +63,10 @@ def main() -> None:
     try:
         print(f"LLM-bound efficiency: test server at {args.latency * 1000:.0f} ms latency, LLM user + assistant")
         print(
-            f"{'concurrency':>11} {'sessions':>8} {'calls/sess':>10} {'sess/s':>8} {'ideal':>8} {'ratio':>6} "
-            f"{'CPU ms/call':>11} {'calls/s':>8}"
+            f"{'transport':>11} {'concurrency':>11} {'sessions':>8} {'calls/sess':>10} {'sess/s':>8} "
+            f"{'ideal':>8} {'ratio':>6} {'CPU ms/call':>11} {'calls/s':>8}"
         )
-        for c in args.concurrency:
+        for transport, c in [(t, c) for t in args.transport for c in args.concurrency]:
             roles = {
                 r: {
                     "policy": "llm",
@@ -68,6 +74,7 @@ def main() -> None:
                     "api_base": base_url,
                     "max_concurrency": 4096,
                     "timeout_s": 60,
+                    "transport": transport,
                 }
                 for r in ("user", "assistant")
             }
@@ -82,8 +89,8 @@ def main() -> None:
             achieved = n / wall
             ideal = c / (args.latency * per_session)
             print(
-                f"{c:>11} {n:>8} {per_session:>10.1f} {achieved:>8.2f} {ideal:>8.2f} {achieved / ideal:>6.1%} "
-                f"{1000 * cpu / calls:>11.2f} {calls / wall:>8.0f}"
+                f"{transport:>11} {c:>11} {n:>8} {per_session:>10.1f} {achieved:>8.2f} "
+                f"{ideal:>8.2f} {achieved / ideal:>6.1%} {1000 * cpu / calls:>11.2f} {calls / wall:>8.0f}"
             )
     finally:
         server.terminate()

@@ -129,10 +129,15 @@ class Bus:
         await self._runtime.publish_message(event, topic_for(event))
 
     def release(self, session_id: str) -> None:
-        """Drop a finished session's agent instances: autogen-core never evicts them itself."""
-        agents = self._runtime._instantiated_agents  # no public API for eviction (autogen #5374)
+        """Forget a finished session: autogen-core never evicts agent instances (issue #5374) and
+        caches the recipients of every topic it has seen; both would grow with every session."""
+        agents = self._runtime._instantiated_agents  # no public API for either
+        subscriptions = self._runtime._subscription_manager
         for role in self._roles:
             agents.pop(AgentId(role, session_id), None)
+            topic = TopicId(type=role, source=session_id)
+            subscriptions._seen_topics.discard(topic)
+            subscriptions._subscribed_recipients.pop(topic, None)
 
     def live_agents(self) -> int:
         return len(self._runtime._instantiated_agents)

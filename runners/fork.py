@@ -156,7 +156,7 @@ async def _fork(recording: Recording, scenario: Scenario, from_turn: int) -> For
         )
     finally:
         await engine.stop()
-        roles.close()
+        await roles.aclose()
     try:
         store.write_session(
             run_id=recording.session["run_id"],

@@ -49,7 +49,9 @@ class Roles:
     def requests_sent(self) -> int:
         return sum(c.requests_sent for c in self.clients.values())
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
+        for client in self.clients.values():
+            await client.aclose()
         if self.cache is not None:
             self.cache.close()
 

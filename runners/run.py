@@ -154,7 +154,7 @@ async def _run_local(
             extra["user_host"] = {"pid": host_stats["pid"], "events_handled": host_stats["handled"]}
     finally:
         await engine.stop()
-        roles.close()
+        await roles.aclose()
         if host is not None:
             await host.stop()
     extra["llm_requests_sent"] = roles.requests_sent()

@@ -24,14 +24,24 @@ def client_for(server: ScriptedChatServer, **config) -> tuple[LLMClient, UsageMe
 
 
 def ask(client: LLMClient) -> str | None:
-    completion = asyncio.run(client.complete([{"role": "user", "content": "hi"}], session_id="s", role="assistant"))
-    return completion.content
+    async def once() -> str | None:
+        try:
+            completion = await client.complete([{"role": "user", "content": "hi"}], session_id="s", role="assistant")
+            return completion.content
+        finally:
+            await client.aclose()
+
+    return asyncio.run(once())
 
 
-def test_rate_limit_honours_retry_after() -> None:
+TRANSPORTS = pytest.mark.parametrize("transport", ["litellm", "openai-http"])
+
+
+@TRANSPORTS
+def test_rate_limit_honours_retry_after(transport) -> None:
     plan = FaultPlan({"rate_limit": 1.0}, retry_after_s=0.4)
     with ScriptedChatServer(HELLO, faults=plan) as server:
-        client, meter = client_for(server, max_retries=1)
+        client, meter = client_for(server, max_retries=1, transport=transport)
         started = time.perf_counter()
         with pytest.raises(LLMError, match="rate limited"):
             ask(client)
@@ -41,8 +51,9 @@ def test_rate_limit_honours_retry_after() -> None:
     assert usage.retries == 1 and usage.failed_calls == 1 and usage.calls == 2
 
 
+@TRANSPORTS
 @pytest.mark.parametrize("kind", ["server_error", "empty_choices", "hang"])
-def test_transient_faults_are_retried_until_success(kind) -> None:
+def test_transient_faults_are_retried_until_success(kind, transport) -> None:
     responses = iter([kind, None, None, None])
 
     class FirstFails(FaultPlan):
@@ -50,7 +61,7 @@ def test_transient_faults_are_retried_until_success(kind) -> None:
             return next(responses)
 
     with ScriptedChatServer(HELLO, faults=FirstFails(hang_s=3.0)) as server:
-        client, meter = client_for(server, timeout_s=0.5)
+        client, meter = client_for(server, timeout_s=0.5, transport=transport)
         assert ask(client) == "hello"
         assert server.request_count == 2
     assert meter.by_session["s"]["assistant"].retries == 1

@@ -77,6 +77,17 @@ def test_all_llm_roles_over_http_produce_accepted_multi_turn_sessions(tmp_path, 
         assert all(m["role"] != "tool" and "tool_calls" not in m for m in body["messages"])
 
 
+def test_plain_http_transport_gives_the_same_dataset(tmp_path, retail_dir, server) -> None:
+    via_litellm = run(llm_scenario(retail_dir, server.base_url, sessions=4), tmp_path / "a")
+    roles = {
+        r: {"policy": "llm", "model": MODEL_OF[r], "api_base": server.base_url, "transport": "openai-http"}
+        for r in LLM_ROLES
+    }
+    direct = run(scenario_for(retail_dir / "scenario.yaml", sessions=4, roles=roles), tmp_path / "b")
+    assert direct.stats["accepted"] == via_litellm.stats["accepted"] == 4
+    assert (tmp_path / "a" / "dataset.jsonl").read_bytes() == (tmp_path / "b" / "dataset.jsonl").read_bytes()
+
+
 def test_mixed_policies_llm_user_with_offline_assistant(tmp_path, retail_dir, server) -> None:
     result = run(llm_scenario(retail_dir, server.base_url, roles=("user",), sessions=4), tmp_path / "run")
     assert result.stats["accepted"] == 4

@@ -106,6 +106,7 @@ class LLMClient:
         self.requests_sent = 0
         self._pricing: dict[str, float] | None = None  # per-token prices passed to litellm, if any
         self._price_known: bool | None = None
+        self._http: Any = None  # aiohttp session of the openai-http transport
 
     def share_limit_with(self, other: LLMClient) -> None:
         """Use one in-flight limit with `other` (same model and endpoint): a run-wide cap per model."""
@@ -194,12 +195,36 @@ class LLMClient:
             self._pricing = {"input_cost_per_token": 0.0, "output_cost_per_token": 0.0}
 
     async def _once(self, messages: list[dict[str, Any]], params: dict[str, Any], usage: Usage) -> Completion:
-        litellm = litellm_module()
-        if self._price_known is None:
-            self._resolve_pricing(litellm)
         started = time.perf_counter()
         self.requests_sent += 1
         usage.calls += 1
+        try:
+            if self.config.transport == "openai-http":
+                reply = await self._via_http(messages, params)
+            else:
+                reply = await self._via_litellm(messages, params)
+        finally:
+            usage.latency_s += time.perf_counter() - started
+        if reply is None:
+            raise _Retryable("empty response (no choices)")
+        if not reply.tool_calls and not (reply.content or "").strip():
+            raise _Retryable("empty response (no content, no tool calls)")
+        usage.prompt_tokens += reply.prompt_tokens
+        usage.completion_tokens += reply.completion_tokens
+        cfg = self.config
+        if cfg.cost_per_1k_input is not None and cfg.cost_per_1k_output is not None:
+            usage.cost_usd += reply.prompt_tokens / 1000 * cfg.cost_per_1k_input
+            usage.cost_usd += reply.completion_tokens / 1000 * cfg.cost_per_1k_output
+        elif reply.cost is None:  # no price known for this model (local servers): unknown, not free
+            usage.cost_unknown_calls += 1
+        else:
+            usage.cost_usd += reply.cost
+        return Completion(content=reply.content, tool_calls=reply.tool_calls, finish_reason=reply.finish_reason)
+
+    async def _via_litellm(self, messages: list[dict[str, Any]], params: dict[str, Any]) -> _Reply | None:
+        litellm = litellm_module()
+        if self._price_known is None:
+            self._resolve_pricing(litellm)
         try:
             response = await litellm.acompletion(
                 messages=messages,
@@ -223,32 +248,91 @@ class LLMClient:
             raise LLMError(f"{self.config.model}: {str(exc)[:300]}") from exc
         except litellm.BadRequestError as exc:
             raise LLMError(f"{self.config.model}: bad request: {str(exc)[:300]}") from exc
-        finally:
-            usage.latency_s += time.perf_counter() - started
         if not getattr(response, "choices", None):
-            raise _Retryable("empty response (no choices)")
+            return None
         choice = response.choices[0]
         message = choice.message
         calls = [
             RawToolCall(id=c.id or f"call_{i}", name=c.function.name or "", arguments=c.function.arguments or "")
             for i, c in enumerate(getattr(message, "tool_calls", None) or [])
         ]
-        content = message.content
-        if not calls and not (content or "").strip():
-            raise _Retryable("empty response (no content, no tool calls)")
         tokens = getattr(response, "usage", None)
-        usage.prompt_tokens += int(getattr(tokens, "prompt_tokens", 0) or 0)
-        usage.completion_tokens += int(getattr(tokens, "completion_tokens", 0) or 0)
-        self._add_cost(response, usage)
-        return Completion(content=content, tool_calls=calls, finish_reason=choice.finish_reason)
-
-    def _add_cost(self, response: Any, usage: Usage) -> None:
         # litellm has already priced the response (once per call) while building it.
-        cost = (getattr(response, "_hidden_params", None) or {}).get("response_cost")
-        if not self._price_known or cost is None:  # e.g. a local server: unknown, not free
-            usage.cost_unknown_calls += 1
-        else:
-            usage.cost_usd += float(cost)
+        cost = (getattr(response, "_hidden_params", None) or {}).get("response_cost") if self._price_known else None
+        return _Reply(
+            content=message.content,
+            tool_calls=calls,
+            finish_reason=choice.finish_reason,
+            prompt_tokens=int(getattr(tokens, "prompt_tokens", 0) or 0),
+            completion_tokens=int(getattr(tokens, "completion_tokens", 0) or 0),
+            cost=float(cost) if cost is not None else None,
+        )
+
+    async def _via_http(self, messages: list[dict[str, Any]], params: dict[str, Any]) -> _Reply | None:
+        """A plain OpenAI-compatible POST (aiohttp): for local servers where litellm's CPU cost dominates."""
+        import aiohttp
+
+        if not self.config.api_base:
+            raise LLMError(f"{self.config.model}: transport openai-http needs api_base")
+        if self._http is None:
+            self._http = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.config.max_concurrency),
+                timeout=aiohttp.ClientTimeout(total=self.config.timeout_s),
+            )
+        body = {**params, "model": params["model"].split("/", 1)[-1], "messages": messages}
+        headers = {"Authorization": f"Bearer {self.config.api_key}"} if self.config.api_key else {}
+        try:
+            async with self._http.post(
+                f"{self.config.api_base.rstrip('/')}/chat/completions", json=body, headers=headers
+            ) as response:
+                if response.status == 429:
+                    value = response.headers.get("Retry-After")
+                    raise _Retryable("rate limited (429)", min(float(value), 60.0) if value else None)
+                if response.status >= 500:
+                    raise _Retryable(f"server error {response.status}")
+                if response.status >= 400:
+                    raise LLMError(f"{self.config.model}: HTTP {response.status}: {(await response.text())[:300]}")
+                data = await response.json(content_type=None)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise _Retryable(f"{type(exc).__name__}: {str(exc)[:200]}") from exc
+        choices = data.get("choices") or []
+        if not choices:
+            return None
+        message = choices[0].get("message") or {}
+        calls = [
+            RawToolCall(
+                id=c.get("id") or f"call_{i}",
+                name=(c.get("function") or {}).get("name") or "",
+                arguments=(c.get("function") or {}).get("arguments") or "",
+            )
+            for i, c in enumerate(message.get("tool_calls") or [])
+        ]
+        tokens = data.get("usage") or {}
+        return _Reply(
+            content=message.get("content"),
+            tool_calls=calls,
+            finish_reason=choices[0].get("finish_reason"),
+            prompt_tokens=int(tokens.get("prompt_tokens") or 0),
+            completion_tokens=int(tokens.get("completion_tokens") or 0),
+            cost=None,
+        )
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+
+@dataclass
+class _Reply:
+    """A completion as any transport returns it, before checks and accounting."""
+
+    content: str | None
+    tool_calls: list[RawToolCall]
+    finish_reason: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float | None
 
 
 def _to_record(completion: Completion) -> dict[str, Any]:

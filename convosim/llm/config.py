@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,3 +21,6 @@ class ModelConfig(BaseModel):
     cost_per_1k_input: float | None = None  # for models litellm has no price for (local ones)
     cost_per_1k_output: float | None = None
     extra: dict[str, Any] = Field(default_factory=dict)  # passed through to litellm
+    # litellm (default) reaches any provider; openai-http is a plain POST to an OpenAI-compatible
+    # api_base, for local servers at high concurrency where litellm's ~2.5-5 ms CPU per call dominates.
+    transport: Literal["litellm", "openai-http"] = "litellm"
