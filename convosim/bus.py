@@ -142,5 +142,9 @@ class Bus:
     def live_agents(self) -> int:
         return len(self._runtime._instantiated_agents)
 
+    def footprint(self) -> dict[str, int]:
+        """What the runtime holds: agent instances and cached topics (both should return to 0)."""
+        return {"agents": self.live_agents(), "topics": len(self._runtime._subscription_manager._seen_topics)}
+
     async def stop(self) -> None:
         await self._runtime.stop_when_idle()

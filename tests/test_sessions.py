@@ -191,3 +191,32 @@ def test_out_dir_with_a_run_is_never_overwritten(tmp_path: Path, retail_dir) -> 
     with pytest.raises(ConvosimError, match="already holds a run"):
         run(scenario, out)
     assert (out / "dataset.jsonl").read_bytes() == before
+
+
+def test_finished_sessions_leave_nothing_behind(retail_dir) -> None:
+    """Agents, cached topics, environments and buffers are released as each session ends."""
+    import asyncio
+
+    from convosim.config import load_scenario
+    from convosim.llm.usage import UsageMeter
+    from convosim.runners.engine import Engine
+    from convosim.runners.roles import build_roles
+    from convosim.runners.run import load_inputs, session_specs
+
+    scenario = load_scenario(retail_dir / "scenario.yaml", {"sessions": 120, "concurrency": 24})
+    domain, tasks, rubrics = load_inputs(scenario)
+
+    async def go() -> tuple[dict[str, int], int, list[str]]:
+        meter = UsageMeter()
+        engine = Engine(domain, scenario.limits, meter)
+        await engine.start(build_roles(scenario, domain, rubrics, engine.environment_of, meter).factories)
+        statuses: list[str] = []
+        await engine.run_all(session_specs(scenario, tasks), scenario.concurrency, lambda o: statuses.append(o.status))
+        footprint = engine.bus.footprint()
+        live = len(engine.live)
+        await engine.stop()
+        return footprint, live, statuses
+
+    footprint, live, statuses = asyncio.run(go())
+    assert len(statuses) == 120 and set(statuses) == {"accepted"}
+    assert footprint == {"agents": 0, "topics": 0} and live == 0
