@@ -71,73 +71,25 @@ def test_sigkill_at_random_points_then_resume_gives_the_uninterrupted_dataset(tm
     )
 
 
+def run_to_end(out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [CLI, "run", "examples/retail/scenario.yaml", "--out", str(out), "-q", *extra],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def test_resume_refuses_a_changed_configuration(tmp_path) -> None:
     out = tmp_path / "run"
-    proc = subprocess.run(
-        [CLI, "run", "examples/retail/scenario.yaml", "--out", str(out), "-n", "3", "-q"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0
-    again = subprocess.run(
-        [CLI, "run", "examples/retail/scenario.yaml", "--out", str(out), "-n", "3", "-q"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    assert run_to_end(out, "-n", "3").returncode == 0
+    again = run_to_end(out, "-n", "3")
     assert again.returncode == 2 and "add --resume" in again.stderr
-    changed = subprocess.run(
-        [CLI, "run", "examples/retail/scenario.yaml", "--out", str(out), "-n", "3", "-q", "--resume", "--seed", "5"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    changed = run_to_end(out, "-n", "3", "--resume", "--seed", "5")
     assert changed.returncode == 2 and "seed: differs from the run being resumed" in changed.stderr
-    forced = subprocess.run(
-        [
-            CLI,
-            "run",
-            "examples/retail/scenario.yaml",
-            "--out",
-            str(out),
-            "-n",
-            "5",
-            "-q",
-            "--resume",
-            "--force",
-            "--seed",
-            "5",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    forced = run_to_end(out, "-n", "5", "--resume", "--force", "--seed", "5")
     assert forced.returncode == 0, forced.stderr
-    grown = subprocess.run(
-        [
-            CLI,
-            "run",
-            "examples/retail/scenario.yaml",
-            "--out",
-            str(out),
-            "-n",
-            "6",
-            "-q",
-            "--resume",
-            "--force",
-            "--seed",
-            "5",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert grown.returncode == 0
+    assert run_to_end(out, "-n", "6", "--resume", "--force", "--seed", "5").returncode == 0
     with sqlite3.connect(out / "run.sqlite") as db:
         assert db.execute("SELECT count(*) FROM sessions").fetchone()[0] >= 6
