@@ -4,7 +4,9 @@
 
 The server runs in its own process with a fixed reply latency; the user and assistant are LLM
 roles. Per concurrency it prints achieved sessions/s, the ideal (concurrency / latency / LLM calls
-per session: every call waits one latency and a session's calls are sequential), their ratio, and
+per session: every call waits one latency and a session's calls are sequential), their ratio (over
+the whole run, and in steady state: between the 25th and 75th percentile of completions, so the
+ramp-up and the tail, where fewer sessions are live, do not count), and
 the client's CPU milliseconds per LLM call. Once CPU per call x calls/s nears one core, the client
 (litellm itself costs ~2.6 ms a call here) is the ceiling, not the bus or the server.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import resource
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -45,6 +48,14 @@ def start_server(scenario: Path, latency: float) -> tuple[subprocess.Popen[str],
     return proc, line.split(" ", 1)[1]
 
 
+def steady_rate(store: Path) -> float:
+    """Sessions/s between the 25th and 75th percentile of completions: ramp-up and tail excluded."""
+    with sqlite3.connect(store) as db:
+        ended = sorted(t for (t,) in db.execute("SELECT ended_at FROM sessions"))
+    lo, hi = len(ended) // 4, (3 * len(ended)) // 4
+    return (hi - lo) / (ended[hi] - ended[lo]) if hi > lo and ended[hi] > ended[lo] else 0.0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--latency", type=float, default=0.2)
@@ -64,7 +75,7 @@ def main() -> None:
         print(f"LLM-bound efficiency: test server at {args.latency * 1000:.0f} ms latency, LLM user + assistant")
         print(
             f"{'transport':>11} {'concurrency':>11} {'sessions':>8} {'calls/sess':>10} {'sess/s':>8} "
-            f"{'ideal':>8} {'ratio':>6} {'CPU ms/call':>11} {'calls/s':>8}"
+            f"{'ideal':>8} {'ratio':>6} {'steady':>7} {'ratio':>6} {'CPU ms/call':>11} {'calls/s':>8}"
         )
         for transport, c in [(t, c) for t in args.transport for c in args.concurrency]:
             roles = {
@@ -84,13 +95,15 @@ def main() -> None:
                 cpu0, t0 = cpu_s(), time.perf_counter()
                 result = run_scenario(scenario, Path(tmp) / "run", show_progress=False)
                 wall, cpu = time.perf_counter() - t0, cpu_s() - cpu0
+                steady = steady_rate(Path(tmp) / "run" / "run.sqlite")
             calls = result.stats["llm_requests_sent"]
             per_session = calls / n
             achieved = n / wall
             ideal = c / (args.latency * per_session)
             print(
                 f"{transport:>11} {c:>11} {n:>8} {per_session:>10.1f} {achieved:>8.2f} "
-                f"{ideal:>8.2f} {achieved / ideal:>6.1%} {1000 * cpu / calls:>11.2f} {calls / wall:>8.0f}"
+                f"{ideal:>8.2f} {achieved / ideal:>6.1%} {steady:>7.2f} {steady / ideal:>6.1%} "
+                f"{1000 * cpu / calls:>11.2f} {calls / wall:>8.0f}"
             )
     finally:
         server.terminate()
