@@ -107,7 +107,11 @@ def main() -> None:
             )
     finally:
         server.terminate()
-        server.wait(10)
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(10)
 
 
 if __name__ == "__main__":
