@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -178,6 +179,9 @@ async def _run(
         "tasks": str(scenario.tasks.resolve()),
     }
     store, run_id, done = _open_run(store_path, recorded, scenario, resume, force)
+    # Everything loaded so far (libraries, domain, tasks) lives for the whole run: keep the cyclic
+    # GC from re-scanning it on every full collection (litellm alone is ~1M objects).
+    gc.freeze()
     logs.configure(out_dir / "convosim.log.jsonl")
     log = structlog.get_logger("convosim.run")
     todo = [spec for spec in session_specs(scenario, tasks) if spec.session_id not in done]

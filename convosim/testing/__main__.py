@@ -10,6 +10,7 @@ Benchmarks run it apart from the client so the client's CPU per call is measured
 from __future__ import annotations
 
 import argparse
+import gc
 import contextlib
 import signal
 import sys
@@ -34,9 +35,12 @@ def main() -> None:
     tasks, _ = load_tasks(scenario.tasks, domain)
     responders = OfflineResponders(domain.tools, tasks, scenario.rules, scenario.persona, seed=args.seed)
     faults = FaultPlan.uniform(args.fault_rate, seed=args.seed) if args.fault_rate else None
+    gc.freeze()  # the domain and policies live as long as the server: keep full GCs short
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    with ScriptedChatServer(responders.responders(), latency_s=args.latency, faults=faults) as server:
+    with ScriptedChatServer(
+        responders.responders(), latency_s=args.latency, faults=faults, record_requests=False
+    ) as server:
         print(f"listening {server.base_url}", flush=True)
         with contextlib.suppress(KeyboardInterrupt):
             stop.wait()

@@ -13,6 +13,7 @@ import hashlib
 import json
 import re
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -66,8 +67,10 @@ class _Resumable:
     (the policies are deterministic), and a state is popped when used, so forks stay correct.
     """
 
+    MAX_STATES = 20_000  # a long-lived server keeps only the most recent conversations' states
+
     def __init__(self) -> None:
-        self.states: dict[str, tuple[Any, Any]] = {}  # prefix hash -> (policy, the reply it gave)
+        self.states: OrderedDict[str, tuple[Any, Any]] = OrderedDict()  # prefix hash -> (policy, its reply)
         self.lock = threading.Lock()
 
     def answered(self, hashes: list[str]) -> Any | None:
@@ -87,6 +90,8 @@ class _Resumable:
     def save(self, key: str, state: Any, reply: Any) -> None:
         with self.lock:
             self.states[key] = (state, reply)
+            while len(self.states) > self.MAX_STATES:
+                self.states.popitem(last=False)
 
 
 class OfflineResponders:

@@ -78,6 +78,7 @@ class ScriptedChatServer:
         latency_s: float = 0.0,
         faults: FaultPlan | None = None,
         host: str = "127.0.0.1",
+        record_requests: bool = True,
     ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("the test server listens on loopback only")
@@ -86,7 +87,9 @@ class ScriptedChatServer:
         self.faults = faults or FaultPlan()
         self.host = host
         self.port = 0
-        self.requests: list[dict[str, Any]] = []
+        self.requests: list[dict[str, Any]] = []  # every request body, when record_requests (tests)
+        self.record_requests = record_requests
+        self._count = 0
         self.faults_injected: dict[str, int] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -101,13 +104,15 @@ class ScriptedChatServer:
     @property
     def request_count(self) -> int:
         with self._lock:
-            return len(self.requests)
+            return self._count
 
     # --- HTTP -------------------------------------------------------------------------------
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         with self._lock:
-            self.requests.append(body)
+            self._count += 1
+            if self.record_requests:
+                self.requests.append(body)
         fault = self.faults.draw()
         if fault:
             with self._lock:
