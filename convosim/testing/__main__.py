@@ -10,8 +10,8 @@ Benchmarks run it apart from the client so the client's CPU per call is measured
 from __future__ import annotations
 
 import argparse
-import gc
 import contextlib
+import gc
 import signal
 import sys
 import threading
