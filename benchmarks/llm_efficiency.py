@@ -5,8 +5,8 @@
 The server runs in its own process with a fixed reply latency; the user and assistant are LLM
 roles. Per concurrency it prints achieved sessions/s, the ideal (concurrency / latency / LLM calls
 per session: every call waits one latency and a session's calls are sequential), their ratio (over
-the whole run, and in steady state: between the 25th and 75th percentile of completions, so the
-ramp-up and the tail, where fewer sessions are live, do not count), and
+the whole run, and in steady state: concurrency / mean session duration, i.e. with every slot busy,
+so the ramp-up and the tail, where fewer sessions are live, do not count), and
 the client's CPU milliseconds per LLM call. Once CPU per call x calls/s nears one core, the client
 (litellm itself costs ~2.6 ms a call here) is the ceiling, not the bus or the server.
 """
@@ -48,12 +48,22 @@ def start_server(scenario: Path, latency: float) -> tuple[subprocess.Popen[str],
     return proc, line.split(" ", 1)[1]
 
 
-def steady_rate(store: Path) -> float:
-    """Sessions/s between the 25th and 75th percentile of completions: ramp-up and tail excluded."""
+def steady(store: Path, concurrency: int, latency: float) -> tuple[float, float]:
+    """(sessions/s, ratio to ideal) while every slot is busy: the ramp-up and tail left out.
+
+    With all `concurrency` slots busy, throughput is concurrency / mean session duration (Little's
+    law), and the ideal duration of a session is its own LLM calls x latency, so the ratio is
+    sum(calls x latency) / sum(duration): it does not depend on which tasks ran when.
+    """
     with sqlite3.connect(store) as db:
-        ended = sorted(t for (t,) in db.execute("SELECT ended_at FROM sessions"))
-    lo, hi = len(ended) // 4, (3 * len(ended)) // 4
-    return (hi - lo) / (ended[hi] - ended[lo]) if hi > lo and ended[hi] > ended[lo] else 0.0
+        rows = db.execute(
+            "SELECT s.ended_at - s.started_at, coalesce(sum(u.calls), 0) FROM sessions s"
+            " LEFT JOIN usage u USING (session_id) GROUP BY s.session_id"
+        ).fetchall()
+    busy = sum(d for d, _ in rows)
+    if not rows or busy <= 0:
+        return 0.0, 0.0
+    return concurrency * len(rows) / busy, sum(c * latency for _, c in rows) / busy
 
 
 def main() -> None:
@@ -95,14 +105,14 @@ def main() -> None:
                 cpu0, t0 = cpu_s(), time.perf_counter()
                 result = run_scenario(scenario, Path(tmp) / "run", show_progress=False)
                 wall, cpu = time.perf_counter() - t0, cpu_s() - cpu0
-                steady = steady_rate(Path(tmp) / "run" / "run.sqlite")
+                steady_rate, steady_ratio = steady(Path(tmp) / "run" / "run.sqlite", c, args.latency)
             calls = result.stats["llm_requests_sent"]
             per_session = calls / n
             achieved = n / wall
             ideal = c / (args.latency * per_session)
             print(
                 f"{transport:>11} {c:>11} {n:>8} {per_session:>10.1f} {achieved:>8.2f} "
-                f"{ideal:>8.2f} {achieved / ideal:>6.1%} {steady:>7.2f} {steady / ideal:>6.1%} "
+                f"{ideal:>8.2f} {achieved / ideal:>6.1%} {steady_rate:>7.2f} {steady_ratio:>6.1%} "
                 f"{1000 * cpu / calls:>11.2f} {calls / wall:>8.0f}"
             )
     finally:
