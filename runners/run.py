@@ -180,7 +180,9 @@ async def _run(
     }
     store, run_id, done = _open_run(store_path, recorded, scenario, resume, force)
     # Everything loaded so far (libraries, domain, tasks) lives for the whole run: keep the cyclic
-    # GC from re-scanning it on every full collection (litellm alone is ~1M objects).
+    # GC from re-scanning it on every full collection (litellm alone is ~1M objects). Unfrozen
+    # when the run ends (run_scenario), so repeated runs in one process free what they leave.
+    gc.collect()
     gc.freeze()
     logs.configure(out_dir / "convosim.log.jsonl")
     log = structlog.get_logger("convosim.run")
@@ -278,6 +280,7 @@ def run_scenario(
     try:
         return asyncio.run(_run(scenario, out_dir, console, show_progress, overrides or {}, resume, force))
     finally:
+        gc.unfreeze()
         logs.configure(None)
 
 
