@@ -7,6 +7,7 @@ bus, not what any agent believes happened.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from convosim.environments.phrasing import PhraseBook, render_value
@@ -22,6 +23,16 @@ from convosim.messages import (
 )
 from convosim.models import Rubric, ToolRequest, ToolSpec
 from convosim.rules.user_rules import UserRules
+
+_NUMBER = re.compile(r"(?<![\w.])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?")
+
+
+def fact_told(value: Any, text: str) -> bool:
+    """Was `value` stated in `text`? Numbers match however they are written (59.9, 59.90,
+    $1,059.90), text case-insensitively: an LLM assistant need not echo a tool's exact spelling."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return any(abs(float(m.replace(",", "")) - float(value)) < 0.005 for m in _NUMBER.findall(text))
+    return render_value(value).lower() in text.lower()
 
 
 def _agreement(args: dict[str, Any], gold: dict[str, Any]) -> int:
@@ -93,7 +104,7 @@ def completed_subgoals(events: list[BaseEvent], rubric: Rubric, assistant_text: 
     done: set[int] = set()
     for k in {k for k, _ in rubric.gold_calls}:
         calls_ok = all((g.tool, g.args) in executed for j, g in rubric.gold_calls if j == k)
-        facts_ok = all(render_value(f.value) in assistant_text for f in rubric.facts if f.subgoal == k)
+        facts_ok = all(fact_told(f.value, assistant_text) for f in rubric.facts if f.subgoal == k)
         if calls_ok and facts_ok:
             done.add(k)
     return done
@@ -122,7 +133,7 @@ def judge(
         )
     assistant_text = "\n".join(e.content for e in events if isinstance(e, AssistantMessage))
     for fact in rubric.facts if grounded else ():
-        if render_value(fact.value) not in assistant_text:
+        if not fact_told(fact.value, assistant_text):
             reasons.append(
                 Reason(
                     code="fact_missing",

@@ -150,3 +150,22 @@ def test_tool_error_limit_ends_the_session_with_a_reason(tmp_path, retail_dir, r
         closed = [e for e in events if e.type == "conversation_closed"]
         assert closed[0].detail == "more than 3 tool errors"
         assert {"code": "not_completed", "detail": "limit"} in row["reasons"]
+
+
+@pytest.mark.parametrize(
+    ("value", "text", "told"),
+    [
+        (59.9, "The new total is $59.90.", True),
+        (59.9, "It comes to 59.9 in total", True),
+        (1059.9, "That's $1,059.90.", True),
+        (59.9, "The total is 59.99.", False),
+        (1001, "Order 1001 is pending.", True),
+        (1001, "Order 10010 is pending.", False),
+        ("Shipped", "your order has been shipped", True),
+        ("delivered", "it is pending", False),
+    ],
+)
+def test_facts_match_however_the_assistant_writes_them(value, text, told) -> None:
+    from convosim.rules.checks import fact_told
+
+    assert fact_told(value, text) is told
