@@ -238,6 +238,8 @@ class OfflineUserPolicy:
             batch.append(_InFlight(k, self.tools[request.tool], args, slip=self._maybe_slip(request.tool, args)))
             if len(batch) >= want or self.tools[request.tool].kind == "write":
                 break
+            if self.cursor[k] + 1 < len(sg.requests):
+                break  # finish this sub-goal before starting the next: later ones may change its data
         return batch
 
     def _maybe_slip(self, tool_name: str, args: dict[str, Any]) -> tuple[str, Any] | None:
