@@ -90,6 +90,11 @@ class SessionEnvironment:
     def diff_from_template(self) -> dict[str, Any]:
         return diff(self.domain.snapshot, self.db.snapshot(), self.domain.keys)
 
+    def final_state(self) -> tuple[str, dict[str, Any]]:
+        """(state hash, row diff from the template) from a single snapshot of the database."""
+        snapshot = self.db.snapshot()
+        return state_hash(snapshot, self.domain.keys), diff(self.domain.snapshot, snapshot, self.domain.keys)
+
     def close(self) -> None:
         self.db.close()
 

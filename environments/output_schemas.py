@@ -16,6 +16,7 @@ from sqlglot import exp
 
 from convosim.environments.domain import Domain
 from convosim.environments.introspect import Table, introspect
+from convosim.environments.toolgen import row_arguments
 from convosim.environments.tools import ToolError, run_tool
 from convosim.models import ToolSpec
 
@@ -81,12 +82,7 @@ def sample_calls(domain: Domain, tool: ToolSpec, limit: int = 3) -> list[dict[st
     """Up to `limit` argument sets drawn from different real rows."""
     calls: list[dict[str, Any]] = []
     for offset in range(limit):
-        args: dict[str, Any] = {}
-        for name in tool.properties:
-            for rows in domain.snapshot.values():
-                if len(rows) > offset and name in rows[offset] and rows[offset][name] is not None:
-                    args[name] = rows[offset][name]
-                    break
+        args = row_arguments(tool, domain.snapshot, offset)
         if set(tool.required) <= set(args) and args not in calls:
             calls.append(args)
     return calls

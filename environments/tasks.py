@@ -77,10 +77,11 @@ def build_rubric(domain: Domain, task: Task) -> Rubric:
                 if not found:
                     raise ValueError(f"subgoals[{k - 1}].facts: {name!r} is not an output field of this sub-goal")
                 facts.append(Fact(subgoal=k, field=name, value=value))
+        expected_hash, expected_diff = env.final_state()
         return Rubric(
             task_id=task.id,
-            expected_state_hash=env.state_hash(),
-            expected_diff=env.diff_from_template(),
+            expected_state_hash=expected_hash,
+            expected_diff=expected_diff,
             facts=tuple(facts),
             gold_calls=tuple(gold),
         )

@@ -9,7 +9,7 @@ rows, unambiguous phrasings); rejects are returned with reasons, never written.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -220,19 +220,24 @@ def candidates(tables: dict[str, Table]) -> list[ToolSpec]:
 NO_DATA = {"no matching record found", "nothing was changed: no matching record"}
 
 
-def sample_arguments(tool: ToolSpec, snapshot: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    """Arguments for a trial call, taken from real rows (a column of the same name)."""
+def row_arguments(
+    tool: ToolSpec, snapshot: Mapping[str, Sequence[Mapping[str, Any]]], offset: int = 0
+) -> dict[str, Any]:
+    """Arguments taken from real rows: each parameter from the `offset`-th row of a table with that column."""
     args: dict[str, Any] = {}
-    for name, schema in tool.properties.items():
-        value = None
+    for name in tool.properties:
         for rows in snapshot.values():
-            if rows and name in rows[0] and rows[0][name] is not None:
-                value = rows[0][name]
+            if len(rows) > offset and rows[offset].get(name) is not None:
+                args[name] = rows[offset][name]
                 break
-        if value is None and name in tool.required:
-            value = sample_value(schema)  # e.g. an empty table: the SQL must still run
-        if value is not None:
-            args[name] = value
+    return args
+
+
+def sample_arguments(tool: ToolSpec, snapshot: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, Any]:
+    """Arguments for a trial call: real-row values, typed samples for required ones no row has."""
+    args = row_arguments(tool, snapshot)
+    for name in tool.required:
+        args.setdefault(name, sample_value(tool.properties[name]))  # e.g. an empty table: the SQL must still run
     if tool.kind == "write" and tool.sql and tool.sql.lstrip().upper().startswith("INSERT"):
         args = {k: (f"new.{v}" if isinstance(v, str) and "@" in v else v) for k, v in args.items()}
     return args
@@ -244,7 +249,7 @@ def trial(domain: Domain, tool: ToolSpec) -> str | None:
         check_tool_sql(tool, set(domain.template.tables))
     except SqlCheckError as exc:
         return f"sql: {exc}"
-    args = sample_arguments(tool, dict(domain.snapshot))
+    args = sample_arguments(tool, domain.snapshot)
     env = domain.new_session()
     try:
         run_tool(env.db, tool, args)

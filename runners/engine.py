@@ -80,7 +80,7 @@ class _Supervisor:
         if isinstance(event, ConversationClosed) and not live.ended:
             live.ended = True
             live.end_reason = event.reason
-            env = live.environment
+            state_hash, state_diff = live.environment.final_state()
             return [
                 SessionEnded(
                     id=f"{self.session_id}-ended",
@@ -90,8 +90,8 @@ class _Supervisor:
                     recipient="validator",
                     task_id=live.spec.task.id,
                     reason=event.reason,
-                    state_hash=env.state_hash(),
-                    state_diff=env.diff_from_template(),
+                    state_hash=state_hash,
+                    state_diff=state_diff,
                     transcript=tuple(live.events),
                 )
             ]

@@ -125,9 +125,10 @@ async def _fork(recording: Recording, scenario: Scenario, from_turn: int) -> For
         raise ConvosimError(scenario.tasks, "tasks", f"task {recording.session['task_id']!r} is no longer there")
     store = open_store(recording.run_dir)
     parent = recording.session_id
-    existing = [r for r in store.sessions() if r["parent_session_id"] == parent]
-    child = f"{parent}-k{from_turn}-{len(existing) + 1}"
-    idx = 1 + max(r["idx"] for r in store.sessions())
+    sessions = store.sessions()
+    forks = sum(1 for r in sessions if r["parent_session_id"] == parent)
+    child = f"{parent}-k{from_turn}-{forks + 1}"
+    idx = 1 + max(r["idx"] for r in sessions)
     users, actions = _recorded_actions(recording)
     meter = UsageMeter()
     engine = Engine(domain, scenario.limits, meter)

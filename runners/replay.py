@@ -29,9 +29,7 @@ from convosim.messages import (
     UserMessage,
     Verdict,
 )
-from convosim.runners.store import RunStore
-
-STORE_NAME = "run.sqlite"
+from convosim.runners.store import STORE_NAME, RunStore
 
 
 @dataclass

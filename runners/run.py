@@ -31,9 +31,7 @@ from convosim.runners.isolation import RemoteUser, UserHost
 from convosim.runners.ray_runner import run_on_ray
 from convosim.runners.roles import build_roles, derived_seed
 from convosim.runners.stats import RunTally, turn_counts
-from convosim.runners.store import RunStore
-
-STORE_NAME = "run.sqlite"
+from convosim.runners.store import STORE_NAME, RunStore
 
 
 @dataclass
@@ -196,7 +194,6 @@ async def _run(
         concurrency=scenario.concurrency,
     )
     tally = RunTally()
-    counts: dict[str, int] = {}
     started = time.perf_counter()
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -237,8 +234,7 @@ async def _run(
                     else [outcome.end_reason or "error"],
                 }
             )
-            counts[outcome.status] = counts.get(outcome.status, 0) + 1
-            progress.update(bar, advance=1, accepted=counts.get("accepted", 0))
+            progress.update(bar, advance=1, accepted=tally.status["accepted"])
 
         extra: dict[str, Any] = {}
         if scenario.runner == "ray":

@@ -19,6 +19,7 @@ from convosim.llm.usage import Usage
 from convosim.messages import BaseEvent, SessionEnded, Verdict, event_from_json
 
 FORMAT_VERSION = 1
+STORE_NAME = "run.sqlite"  # the run store's file name inside a run's output folder
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
