@@ -30,7 +30,7 @@ from convosim.agents.offline_language import (
     pairs,
 )
 from convosim.agents.policies import AssistantAction, AssistantObservation, PlannedCall
-from convosim.environments.phrasing import PhraseBook, convert, render_value, slot_pattern
+from convosim.environments.phrasing import PhraseBook, convert, render_value, slot_pattern, unquote
 from convosim.models import ToolSpec
 
 
@@ -117,7 +117,7 @@ class OfflineAssistantPolicy:
             for row in output if isinstance(output, list) else [output]:
                 for name, actual in row.items() if isinstance(row, dict) else []:
                     if label(name) == field_label.lower():
-                        if render_value(actual) == value:
+                        if unquote(render_value(actual)) == unquote(value):
                             return self._say(f"Yes, that's correct: the {field_label} is {value}.")
                         return self._say(f"Actually, my records show the {field_label} is {render_value(actual)}.")
         return self._say(f"I don't have a {field_label} on record from this conversation.")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from convosim.environments.phrasing import render_value
+from convosim.environments.phrasing import QUOTED, render_value
 
 ASK = "Could you tell me the {label}?"
 ASK_RE = re.compile(r"Could you tell me the (?P<label>[a-z0-9 ]+)\?")
@@ -21,12 +21,14 @@ FAREWELL = "You're welcome! Have a great day."
 CANCELLED = "Okay, I won't make that change."
 ERROR_PREFIX = "I'm sorry, I couldn't do that"
 CORRECTION = "Sorry, the {label} should be {value}."
-CORRECTION_RE = re.compile(r"the (?P<label>[a-z0-9 ]+) should be (?P<value>.+?)\.(?:\s|$)", re.IGNORECASE)
-SUPPLY_RE = re.compile(r"(?:it's|it is|the [a-z0-9 ]+ is)\s+(?P<value>.+?)\.?\s*$", re.IGNORECASE)
+# Spoken values may be quoted (see `render_value`): a quoted value ends at its closing quote only.
+VALUE = rf"(?P<value>{QUOTED}|.+?)"
+CORRECTION_RE = re.compile(rf"the (?P<label>[a-z0-9 ]+) should be {VALUE}\.(?:\s|$)", re.IGNORECASE)
+SUPPLY_RE = re.compile(rf"(?:it's|it is|the [a-z0-9 ]+ is)\s+{VALUE}\.?\s*$", re.IGNORECASE)
 AFFIRM_RE = re.compile(r"\b(yes|yeah|go ahead|please do|that's right|correct)\b", re.IGNORECASE)
 DENY_RE = re.compile(r"\b(no|don't|cancel|stop)\b", re.IGNORECASE)
 READBACK = "Just to be sure, the {label} is now {value}, right?"
-READBACK_RE = re.compile(r"Just to be sure, the (?P<label>[a-z0-9 ]+) is now (?P<value>.+?), right\?")
+READBACK_RE = re.compile(rf"Just to be sure, the (?P<label>[a-z0-9 ]+) is now {VALUE}, right\?")
 CLOSING_RE = re.compile(r"\b(that's all|that is all|nothing else|goodbye|try again later)\b", re.IGNORECASE)
 FOUND = "Here is what I found"
 DONE = "Done, the change is saved"
@@ -68,7 +70,7 @@ def heard_values(text: str, names: list[str]) -> dict[str, str]:
     """Values the assistant stated for the given field names (`field name: value`)."""
     found: dict[str, str] = {}
     for name in names:
-        m = re.search(rf"\b{re.escape(label(name))}: (?P<v>[^,;]+?)(?=[,;]|\.(?:\s|$)|$)", text)
+        m = re.search(rf"\b{re.escape(label(name))}: (?P<v>{QUOTED}|[^,;]+?(?=[,;]|\.(?:\s|$)|$))", text)
         if m:
             found[name] = m.group("v").strip()
     return found

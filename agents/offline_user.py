@@ -29,6 +29,7 @@ from convosim.agents.offline_language import (
 )
 from convosim.agents.policies import UserAction, UserObservation
 from convosim.environments.phrasing import PhraseBook, Phrasing, convert, render_value, slot_pattern
+from convosim.environments.sql_checks import written_parameters
 from convosim.models import REF_PATTERN, ToolRequest, ToolSpec, UserTask
 from convosim.rules.user_rules import Persona, UserRules
 
@@ -59,6 +60,13 @@ AFFIRM = {
     "verbose": ["Yes, that's right, please go ahead.", "Yes, please go ahead with that."],
 }
 COMPLAINT = "Hmm, that's not what I hoped for."
+
+
+def changed_parameters(tool: ToolSpec) -> frozenset[str]:
+    """What a write changes: from its SQL; a tool without SQL (simulated) by its names."""
+    if tool.sql:
+        return written_parameters(tool.sql)
+    return frozenset(n for n in tool.properties if not n.endswith("_id"))
 
 
 @dataclass
@@ -149,10 +157,10 @@ class OfflineUserPolicy:
 
     # --- moves ---
     def _readback(self, item: _InFlight, reply: str) -> UserAction | None:
-        """Unsure the change went through? Read one changed value back (not the record's id)."""
+        """Unsure the change went through? Read one changed value back (never the record's key)."""
         if self.rng.random() >= self.rules.confirm_changes_probability:
             return None
-        names = [n for n in item.args if not n.endswith("_id")]
+        names = [n for n in item.args if n in changed_parameters(item.tool)]
         heard = heard_values(reply, names)
         if not heard:
             return None
@@ -249,8 +257,8 @@ class OfflineUserPolicy:
             return None
         for name, value in args.items():
             schema = tool.properties[name]
-            if name.endswith("_id"):
-                continue  # people slip on details, not on the record they are talking about
+            if name not in changed_parameters(tool):
+                continue  # people slip on details of the change, not on the record they are talking about
             if "enum" in schema and len(schema["enum"]) > 1:
                 return name, next(v for v in schema["enum"] if v != value)
             text = str(value)

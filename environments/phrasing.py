@@ -16,6 +16,12 @@ from typing import Any
 from convosim.models import ToolSpec
 
 EMAIL = r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
+# A value that reads as one token needs no quotes ("a.b@c.com", "07738-306067", "2026-03-14"); any
+# other text holding sentence punctuation is quoted when spoken, because the punctuation of the
+# sentence around it would otherwise cut it short ("Dr. Ines Tanaka" is not "Dr").
+_TOKEN = re.compile(r"[^\s.,;:!?\"“”]+(?:[.,:][^\s.,;:!?\"“”]+)*")
+_PUNCTUATION = re.compile(r"[.,;:!?\"“”()]")
+QUOTED = r'"[^"]*"|“[^”]*”'
 
 
 def render_value(value: Any) -> str:
@@ -24,10 +30,22 @@ def render_value(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, float):
         return f"{value:.2f}"
-    return str(value)
+    text = str(value)
+    if isinstance(value, str) and _PUNCTUATION.search(text) and not _TOKEN.fullmatch(text):
+        return f"“{text}”" if '"' in text else f'"{text}"'
+    return text
+
+
+def unquote(raw: str) -> str:
+    """A spoken value without the quotes `render_value` may have put around it."""
+    raw = raw.strip()
+    if len(raw) >= 2 and (raw[0], raw[-1]) in (('"', '"'), ("“", "”")):
+        return raw[1:-1]
+    return raw
 
 
 def slot_pattern(schema: dict[str, Any]) -> str:
+    """The regex a value of this parameter matches in dialogue, spoken quoted or bare."""
     if "enum" in schema:
         options = sorted((render_value(v) for v in schema["enum"]), key=len, reverse=True)
         return "|".join(re.escape(o) for o in options)
@@ -40,19 +58,22 @@ def slot_pattern(schema: dict[str, Any]) -> str:
         return r"yes|no|true|false"
     fmt = schema.get("format")
     if fmt == "email":
-        return EMAIL
-    if fmt == "date":
-        return r"\d{4}-\d{2}-\d{2}"
-    if "pattern" in schema:
-        return schema["pattern"].lstrip("^").rstrip("$")
-    return r".+?"
+        inner = EMAIL
+    elif fmt == "date":
+        inner = r"\d{4}-\d{2}-\d{2}"
+    elif "pattern" in schema:
+        inner = schema["pattern"].removeprefix("^").removesuffix("$")
+    else:
+        return f"{QUOTED}|.+?"  # free text: quoted when it holds punctuation, else up to the next literal
+    return f'"(?:{inner})"|“(?:{inner})”|(?:{inner})'
 
 
 def convert(raw: str, schema: dict[str, Any]) -> Any:
     """Turn matched text back into a value of the parameter's type."""
+    raw = unquote(raw)
     if "enum" in schema:
         for option in schema["enum"]:
-            if render_value(option).lower() == raw.lower():
+            if str(option).lower() == raw.lower() or render_value(option).lower() == raw.lower():
                 return option
     kind = schema.get("type")
     if kind == "integer":

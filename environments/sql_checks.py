@@ -8,6 +8,8 @@ table set is checked against the schema explicitly.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import sqlglot
 from sqlglot import exp
 
@@ -62,3 +64,22 @@ def check_tool_sql(tool: ToolSpec, tables: set[str]) -> list[str]:
     if missing:
         raise SqlCheckError(f"required parameter(s) {', '.join(missing)} are never used in the SQL")
     return sorted(used)
+
+
+@lru_cache(maxsize=4096)
+def written_parameters(sql: str) -> frozenset[str]:
+    """The parameters a write stores (SET values, inserted values), as opposed to the ones that
+    only select the record (WHERE keys). A read-back of a change names only these: reading back
+    the phone number after a plan change would "confirm" something that never changed."""
+    try:
+        statement = sqlglot.parse_one(sql, read="sqlite")
+    except sqlglot.errors.ParseError:
+        return frozenset()
+    if isinstance(statement, exp.Update):
+        sources: list[exp.Expression] = [e.expression for e in statement.args.get("expressions") or []]
+    elif isinstance(statement, exp.Insert):
+        body = statement.expression
+        sources = list(body.expressions) if isinstance(body, exp.Select) else [body] if body is not None else []
+    else:
+        return frozenset()
+    return frozenset(p.name for source in sources for p in source.find_all(exp.Placeholder) if p.name)
