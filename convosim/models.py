@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from convosim.json_schemas import schema_problems
+
 Role = Literal["runner", "user", "assistant", "tool_executor", "validator", "supervisor"]
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -50,6 +52,9 @@ class ToolSpec(Frozen):
         for name in value.get("required", []):
             if name not in props:
                 raise ValueError(f"required parameter {name!r} is not in properties")
+        problems = schema_problems(value)
+        if problems:
+            raise ValueError(problems[0])
         return value
 
     @property

@@ -35,19 +35,89 @@ class QueryTimeout(RuntimeError):
     pass
 
 
+class SchemaError(Exception):
+    """A statement of the domain's schema failed; `line` is where that statement starts."""
+
+    def __init__(self, line: int, message: str) -> None:
+        self.line = line
+        super().__init__(message)
+
+
+class SeedError(Exception):
+    """A seed row was refused; `row` is its index within its table's list."""
+
+    def __init__(self, table: str, row: int | None, message: str) -> None:
+        self.table = table
+        self.row = row
+        super().__init__(message)
+
+
+def run_schema(conn: sqlite3.Connection, schema_sql: str) -> None:
+    """Execute the schema one statement at a time, so a failure names the line it starts on."""
+    buffer, start = "", 1
+    for number, line in enumerate(schema_sql.splitlines(keepends=True), start=1):
+        if not buffer.strip():
+            start = number
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            try:
+                conn.execute(buffer)
+            except sqlite3.Error as exc:
+                raise SchemaError(start, str(exc)) from exc
+            buffer = ""
+    if buffer.strip() and not buffer.strip().startswith("--"):
+        try:
+            conn.execute(buffer)
+        except sqlite3.Error as exc:
+            raise SchemaError(start, str(exc)) from exc
+
+
+def _schema_only(schema_sql: str) -> tuple[sqlite3.Connection, set[str]]:
+    conn = sqlite3.connect(":memory:")
+    conn.set_authorizer(_authorizer)  # the schema is user input too: no ATTACH, no pragma writes
+    run_schema(conn, schema_sql)
+    conn.commit()
+    conn.set_authorizer(None)  # seed rows go through sqlite-utils, which reads pragmas of its own
+    return conn, set(sqlite_utils.Database(conn).table_names())
+
+
+def _failing_row(
+    schema_sql: str, seed: Mapping[str, Sequence[Mapping[str, Any]]], table: str
+) -> tuple[int | None, str | None]:
+    """Replay the seed up to `table`, then its rows one by one: which row fails, and why.
+    Only run after a bulk insert failed, so a good seed never pays for it."""
+    conn, _ = _schema_only(schema_sql)
+    db = sqlite_utils.Database(conn)
+    try:
+        for name, rows in seed.items():
+            if name != table:
+                db[name].insert_all(rows)  # type: ignore[union-attr]
+                continue
+            for i, row in enumerate(rows):
+                try:
+                    db[name].insert(dict(row))  # type: ignore[union-attr]
+                except sqlite3.Error as exc:
+                    return i, str(exc)
+            return None, None
+    finally:
+        conn.close()
+    return None, None
+
+
 class TemplateDatabase:
     """The domain's pristine state: schema + seed rows, held as serialised bytes."""
 
     def __init__(self, schema_sql: str, seed: Mapping[str, Sequence[Mapping[str, Any]]]) -> None:
-        conn = sqlite3.connect(":memory:")
-        conn.executescript(schema_sql)
+        conn, tables = _schema_only(schema_sql)
         db = sqlite_utils.Database(conn)
-        tables = set(db.table_names())
         for table, rows in seed.items():
             if table not in tables:
-                raise KeyError(table)
-            db[table].insert_all(rows)  # type: ignore[union-attr]
-        conn.commit()
+                raise SeedError(table, None, "table is not in the schema")
+            try:
+                db[table].insert_all(rows)  # type: ignore[union-attr]
+            except sqlite3.Error as exc:
+                index, message = _failing_row(schema_sql, seed, table)
+                raise SeedError(table, index, message or str(exc)) from exc
         self.tables: tuple[str, ...] = tuple(sorted(tables))
         self.image: bytes = conn.serialize()
         conn.close()

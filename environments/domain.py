@@ -15,10 +15,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from convosim.environments.database import SessionDatabase, TemplateDatabase
+from convosim.environments.database import SchemaError, SeedError, SessionDatabase, TemplateDatabase
 from convosim.environments.phrasing import PhraseBook
 from convosim.environments.sql_checks import SqlCheckError, check_tool_sql
 from convosim.environments.state import Snapshot, diff, state_hash
+from convosim.environments.tool_trial import trial_call
 from convosim.environments.tools import ToolError, run_tool
 from convosim.errors import ConvosimError, from_validation_error
 from convosim.messages import ToolOutput
@@ -144,8 +145,10 @@ def _tool_entries(path: Path) -> list[tuple[Path, str, Any]]:
     return [(path, f"tools[{i}]", raw) for i, raw in enumerate(data)]
 
 
-def load_tools(paths: list[Path], tables: set[str]) -> dict[str, ToolSpec]:
+def load_tools(paths: list[Path], tables: set[str]) -> tuple[dict[str, ToolSpec], dict[str, tuple[Path, str]]]:
+    """The tools, and where each was written (file, `tool 'name' (tools[i])`) for later errors."""
     tools: dict[str, ToolSpec] = {}
+    origins: dict[str, tuple[Path, str]] = {}
     entries = [entry for path in paths for entry in _tool_entries(path)]
     for file, prefix, raw in entries:
         if not isinstance(raw, dict):
@@ -164,9 +167,10 @@ def load_tools(paths: list[Path], tables: set[str]) -> dict[str, ToolSpec]:
         for i, phrasing in enumerate(tool.phrasings):
             _check_phrasing(file, f"{label}.phrasings[{i}]", tool, phrasing)
         tools[tool.name] = tool
+        origins[tool.name] = (file, label)
     if not tools:
         raise ConvosimError(paths[0], None, "defines no tools")
-    return tools
+    return tools, origins
 
 
 def tool_sources(root: Path, given: str | None) -> list[Path]:
@@ -220,24 +224,50 @@ def load_domain(root: str | Path) -> Domain:
     seed = _load_seed(seed_path)
     try:
         template = TemplateDatabase(schema_path.read_text(encoding="utf-8"), seed)
-    except KeyError as exc:
-        raise ConvosimError(seed_path, str(exc.args[0]), "table is not in the schema") from exc
-    except Exception as exc:  # sqlite errors from the user's schema or seed rows
-        raise ConvosimError(seed_path or schema_path, None, f"cannot build the template database: {exc}") from exc
+    except SchemaError as exc:
+        raise ConvosimError(schema_path, f"line {exc.line}", str(exc)) from exc
+    except SeedError as exc:
+        item = exc.table if exc.row is None else f"{exc.table}[{exc.row}]"
+        raise ConvosimError(seed_path, item, str(exc)) from exc
     sources = tool_sources(root, manifest.tools)
     if not sources:
         raise ConvosimError(root / "tools.yaml", None, "file not found")
-    tools = apply_output_schemas(root, load_tools(sources, set(template.tables)))
+    tools, origins = load_tools(sources, set(template.tables))
+    tools = apply_output_schemas(root, tools)
     ambiguous = PhraseBook(tools).ambiguities()
     if ambiguous:
         raise ConvosimError(sources[0], "phrasings", f"ambiguous phrasing: {ambiguous[0]}")
-    policy_path = root / manifest.policy
-    policy = policy_path.read_text(encoding="utf-8").strip() if policy_path.is_file() else ""
-    return Domain(
+    domain = Domain(
         name=manifest.name or root.resolve().name,
         root=root,
         description=manifest.description,
-        policy=policy,
+        policy=_load_policy(root, manifest, manifest_path),
         tools=tools,
         template=template,
     )
+    for name, tool in tools.items():
+        env = domain.new_session()
+        try:
+            problem = trial_call(env.db, tool, domain.snapshot)
+        finally:
+            env.close()
+        if problem is not None:
+            file, label = origins[name]
+            raise ConvosimError(file, f"{label}.sql", problem)
+    return domain
+
+
+def _load_policy(root: Path, manifest: DomainManifest, manifest_path: Path) -> str:
+    """The system prompt every dataset row starts with: a domain without one is refused, not
+    exported with rows that silently lack it."""
+    path = root / manifest.policy
+    where = f"{manifest_path}: policy" if "policy" in manifest.model_fields_set else None
+    if not path.is_file():
+        raise ConvosimError(path, where, "policy file (the assistant's system prompt) not found")
+    try:
+        policy = path.read_text(encoding="utf-8").strip()
+    except UnicodeDecodeError as exc:
+        raise ConvosimError(path, None, f"not UTF-8 text: {exc}") from exc
+    if not policy:
+        raise ConvosimError(path, None, "policy file (the assistant's system prompt) is empty")
+    return policy

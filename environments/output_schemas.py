@@ -16,7 +16,7 @@ from sqlglot import exp
 
 from convosim.environments.domain import Domain
 from convosim.environments.introspect import Table, introspect
-from convosim.environments.toolgen import row_arguments
+from convosim.environments.tool_trial import row_arguments
 from convosim.environments.tools import ToolError, run_tool
 from convosim.models import ToolSpec
 

@@ -7,6 +7,7 @@ task file and task id.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,8 @@ def resolve_args(args: dict[str, Any], outputs_by_subgoal: dict[int, list[Any]])
     resolved = {}
     for key, value in args.items():
         match = REF_PATTERN.match(value) if isinstance(value, str) else None
+        if match is None and isinstance(value, str) and "${" in value:
+            raise KeyError(f"argument {key}: {value!r} is not a reference: write ${{K.field}}, K a sub-goal number")
         if match:
             k, name = int(match.group(1)), match.group(2)
             found, val = field_value(outputs_by_subgoal.get(k, []), name)
@@ -89,6 +92,15 @@ def build_rubric(domain: Domain, task: Task) -> Rubric:
         env.close()
 
 
+PLACEHOLDER = re.compile(r"\$\{|\{\{|\{[A-Za-z_][A-Za-z0-9_]*\}")
+
+
+def _texts(task: Task) -> list[tuple[str, str]]:
+    """The task's words the user simulator may say: a template placeholder in them would be spoken."""
+    out = [("context", task.context), ("goal", task.goal)]
+    return out + [(f"subgoals[{k}].description", sg.description) for k, sg in enumerate(task.subgoals)]
+
+
 def load_tasks(path: str | Path, domain: Domain) -> tuple[list[Task], dict[str, Rubric]]:
     """Load and verify a task file; returns the tasks and their rubrics keyed by task id."""
     path = Path(path)
@@ -105,6 +117,11 @@ def load_tasks(path: str | Path, domain: Domain) -> tuple[list[Task], dict[str, 
     for i, task in enumerate(tasks):
         if task.id in rubrics:
             raise ConvosimError(path, f"tasks[{i}].id", f"duplicate task id {task.id!r}")
+        for where, text in _texts(task):
+            if PLACEHOLDER.search(text):
+                raise ConvosimError(
+                    path, f"task {task.id!r} (tasks[{i}]).{where}", f"unresolved placeholder in {text!r}"
+                )
         try:
             rubrics[task.id] = build_rubric(domain, task)
         except ValueError as exc:

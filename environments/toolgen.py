@@ -9,15 +9,15 @@ rows, unambiguous phrasings); rejects are returned with reasons, never written.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from convosim.environments.domain import Domain
 from convosim.environments.introspect import Column, Table, introspect, referenced_tables
-from convosim.environments.phrasing import PhraseBook, sample_value
+from convosim.environments.phrasing import PhraseBook
 from convosim.environments.sql_checks import SqlCheckError, check_tool_sql
-from convosim.environments.tools import ToolError, run_tool
+from convosim.environments.tool_trial import trial_call
 from convosim.models import ToolSpec
 
 
@@ -217,48 +217,17 @@ def candidates(tables: dict[str, Table]) -> list[ToolSpec]:
     return out
 
 
-NO_DATA = {"no matching record found", "nothing was changed: no matching record"}
-
-
-def row_arguments(
-    tool: ToolSpec, snapshot: Mapping[str, Sequence[Mapping[str, Any]]], offset: int = 0
-) -> dict[str, Any]:
-    """Arguments taken from real rows: each parameter from the `offset`-th row of a table with that column."""
-    args: dict[str, Any] = {}
-    for name in tool.properties:
-        for rows in snapshot.values():
-            if len(rows) > offset and rows[offset].get(name) is not None:
-                args[name] = rows[offset][name]
-                break
-    return args
-
-
-def sample_arguments(tool: ToolSpec, snapshot: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, Any]:
-    """Arguments for a trial call: real-row values, typed samples for required ones no row has."""
-    args = row_arguments(tool, snapshot)
-    for name in tool.required:
-        args.setdefault(name, sample_value(tool.properties[name]))  # e.g. an empty table: the SQL must still run
-    if tool.kind == "write" and tool.sql and tool.sql.lstrip().upper().startswith("INSERT"):
-        args = {k: (f"new.{v}" if isinstance(v, str) and "@" in v else v) for k, v in args.items()}
-    return args
-
-
 def trial(domain: Domain, tool: ToolSpec) -> str | None:
     """Why `tool` fails its checks, or None: sqlglot, then one real call on a fresh clone."""
     try:
         check_tool_sql(tool, set(domain.template.tables))
     except SqlCheckError as exc:
         return f"sql: {exc}"
-    args = sample_arguments(tool, domain.snapshot)
     env = domain.new_session()
     try:
-        run_tool(env.db, tool, args)
-    except ToolError as exc:
-        if str(exc) not in NO_DATA:  # ran fine, there was just nothing to find or change
-            return f"failed on the template database with {args}: {exc}"
+        return trial_call(env.db, tool, domain.snapshot, strict=True)
     finally:
         env.close()
-    return None
 
 
 def expand_offline(domain: Domain) -> tuple[list[ToolSpec], list[Rejected]]:

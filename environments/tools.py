@@ -55,6 +55,8 @@ def run_tool(db: SessionDatabase, tool: ToolSpec, args: dict[str, Any]) -> tuple
         raise ToolError("nothing was changed: no matching record")
     if tool.returns == "many":
         return rows, changed
+    if len(rows) > 1 and tool.kind == "read":  # never hand the assistant one of several as if it were the only
+        raise ToolError(f"{len(rows)} records match, but this tool returns one: be more specific")
     if rows:
         return rows[0], changed
     if tool.kind == "write":
