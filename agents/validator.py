@@ -10,11 +10,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from convosim.agents.llm_judge import LLMJudge
-from convosim.environments.phrasing import PhraseBook
 from convosim.messages import BaseEvent, Reason, SessionEnded, Verdict
-from convosim.models import Rubric, ToolSpec
-from convosim.rules.checks import judge
-from convosim.rules.user_rules import UserRules
+from convosim.models import Rubric
+from convosim.rules.checks import Checks, judge
 
 
 class ValidatorRole:
@@ -22,25 +20,19 @@ class ValidatorRole:
         self,
         session_id: str,
         rubrics: Mapping[str, Rubric],
-        tools: dict[str, ToolSpec],
-        rules: UserRules,
-        book: PhraseBook,
+        checks: Checks,
         judge: LLMJudge | None = None,
-        grounded: bool = True,
     ) -> None:
         self.session_id = session_id
         self.rubrics = rubrics
-        self.tools = tools
-        self.rules = rules
-        self.book = book
+        self.checks = checks
         self.judge = judge
-        self.grounded = grounded
 
     async def handle(self, event: BaseEvent) -> Sequence[BaseEvent]:
         if not isinstance(event, SessionEnded):
             return []
         rubric = self.rubrics[event.task_id]
-        reasons, completed = judge(event, rubric, self.tools, self.rules, self.book, self.grounded)
+        reasons, completed = judge(event, rubric, self.checks)
         notes: list[Reason] = []
         if self.judge is not None:
             judged, notes = await self.judge.judge(event, rubric)

@@ -83,3 +83,22 @@ def written_parameters(sql: str) -> frozenset[str]:
     else:
         return frozenset()
     return frozenset(p.name for source in sources for p in source.find_all(exp.Placeholder) if p.name)
+
+
+@lru_cache(maxsize=4096)
+def _output_columns(sql: str) -> frozenset[str]:
+    try:
+        statement = sqlglot.parse_one(sql, read="sqlite")
+    except sqlglot.errors.ParseError:
+        return frozenset()
+    if isinstance(statement, exp.Select | exp.Union):
+        projections = statement.selects
+    else:
+        returning = statement.args.get("returning")
+        projections = returning.expressions if returning is not None else []
+    return frozenset(p.alias_or_name for p in projections if p.alias_or_name and p.alias_or_name != "*")
+
+
+def output_columns(tool: ToolSpec) -> frozenset[str]:
+    """The field names a tool's rows carry (its SELECT list or RETURNING clause; `*` is not expanded)."""
+    return _output_columns(tool.sql) if tool.sql else frozenset()

@@ -8,9 +8,15 @@ bus, not what any agent believes happened.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
+from convosim.agents.offline_language import label
+from convosim.environments.domain import SessionEnvironment
 from convosim.environments.phrasing import PhraseBook, render_value
+from convosim.environments.sql_checks import output_columns
 from convosim.environments.tools import argument_errors
 from convosim.messages import (
     AssistantMessage,
@@ -22,6 +28,9 @@ from convosim.messages import (
     UserMessage,
 )
 from convosim.models import Rubric, ToolRequest, ToolSpec
+from convosim.rules.grounding import check_grounding, check_placeholders
+from convosim.rules.readbacks import check_readbacks
+from convosim.rules.replay import check_replay
 from convosim.rules.user_rules import UserRules
 
 _NUMBER = re.compile(r"(?<![\w.])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?")
@@ -110,19 +119,35 @@ def completed_subgoals(events: list[BaseEvent], rubric: Rubric, assistant_text: 
     return done
 
 
-def judge(
-    ended: SessionEnded,
-    rubric: Rubric,
-    tools: dict[str, ToolSpec],
-    rules: UserRules,
-    book: PhraseBook,
-    grounded: bool = True,
-) -> tuple[list[Reason], int]:
+@dataclass(frozen=True)
+class Checks:
+    """What the validator judges a session with, besides its rubric: built once per run.
+
+    `new_environment` (None when tool outputs are simulated) gives a fresh clone of the template
+    for the strict replay; without it the checks that compare with the database are skipped."""
+
+    tools: dict[str, ToolSpec]
+    rules: UserRules
+    book: PhraseBook
+    policy: str
+    new_environment: Callable[[], SessionEnvironment] | None = None
+
+    @cached_property
+    def labels(self) -> frozenset[str]:
+        """How the domain's fields are named in dialogue: every parameter and output column."""
+        names = {n for t in self.tools.values() for n in t.properties}
+        names |= {n for t in self.tools.values() for n in (t.output_schema or {}).get("properties", {})}
+        names |= {n for t in self.tools.values() for n in output_columns(t)}
+        return frozenset(label(n) for n in names)
+
+
+def judge(ended: SessionEnded, rubric: Rubric, checks: Checks) -> tuple[list[Reason], int]:
     """All reasons to reject the session (empty = accept), and how many sub-goals it completed.
 
-    `grounded=False` (simulated tool outputs) skips the checks that compare against the database
-    replay (final state, fact values): simulated outputs cannot match them.
+    Without a database to replay against (simulated tool outputs), the checks that compare with
+    the gold replay (final state, fact values, recorded outputs) are skipped: they cannot match.
     """
+    grounded = checks.new_environment is not None
     events = list(ended.transcript)
     reasons: list[Reason] = []
     if ended.reason != "completed":
@@ -140,6 +165,12 @@ def judge(
                     detail={"subgoal": fact.subgoal, "field": fact.field, "value": fact.value},
                 )
             )
-    reasons += check_tool_calls(events, tools)
-    reasons += check_user_rules(events, rules, book, rubric)
+    reasons += check_tool_calls(events, checks.tools)
+    reasons += check_user_rules(events, checks.rules, checks.book, rubric)
+    reasons += check_placeholders(events)
+    reasons += check_readbacks(events, checks.tools)
+    if grounded:
+        assert checks.new_environment is not None
+        reasons += check_grounding(events, checks.policy, checks.labels)
+        reasons += check_replay(ended, checks.new_environment)
     return reasons, len(completed_subgoals(events, rubric, assistant_text))

@@ -32,6 +32,7 @@ from convosim.llm.cache import ResponseCache
 from convosim.llm.client import LLMClient
 from convosim.llm.usage import UsageMeter
 from convosim.models import Role, Rubric
+from convosim.rules.checks import Checks
 
 
 def derived_seed(*parts: object) -> int:
@@ -111,10 +112,17 @@ def build_roles(
             session_id, environment_of(session_id), simulator, simulate_all=scenario.tool_mode == "simulated"
         )
 
+    checks = Checks(
+        tools=domain.tools,
+        rules=scenario.rules,
+        book=book,
+        policy=domain.policy,
+        new_environment=domain.new_session if scenario.tool_mode == "sql" else None,
+    )
+
     def validator(session_id: str) -> ValidatorRole:
         judge = LLMJudge(client_for(cfg.validator)) if cfg.validator.policy == "llm" else None
-        grounded = scenario.tool_mode == "sql"
-        return ValidatorRole(session_id, rubrics, domain.tools, scenario.rules, book, judge, grounded)
+        return ValidatorRole(session_id, rubrics, checks, judge)
 
     roles.factories = {"user": user, "assistant": assistant, "tool_executor": tool_executor, "validator": validator}
     return roles

@@ -1,0 +1,159 @@
+"""Is every concrete value the assistant states backed by something it was told?
+
+An assistant may only state a number, id, date, email, amount or name that it has seen before
+saying it: in a tool output, in a user message, or in the policy. Anything else is invented, and
+an invented value in an accepted dialogue teaches a model to invent. Values match however they
+are written (59.9, 59.90, $1,059.90; a date's parts; case), so an LLM's own formatting is not
+mistaken for invention. Placeholders left unrendered (`${1.reason}`, `{name}`) are caught in any
+message or argument.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from convosim.environments.phrasing import QUOTED, unquote
+from convosim.messages import AssistantMessage, BaseEvent, Reason, ToolCallRequest, ToolResult, UserMessage
+
+PLACEHOLDER = re.compile(r"\$\{[^}]*\}?|\{\{[^}]*\}\}|\{[A-Za-z_][A-Za-z0-9_]*\}")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_EDGE = "\"'“”‘’()[]<>.,;:!?*"
+_CURRENCY = "$€£¥"
+_QUOTED = re.compile(QUOTED)
+_CUT = re.compile(r"[.,;:]\S")  # punctuation inside a value, not at the end of a sentence
+
+
+def leaves(value: Any) -> Iterable[Any]:
+    """Every scalar inside a tool output or argument mapping."""
+    if isinstance(value, dict):
+        for v in value.values():
+            yield from leaves(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from leaves(v)
+    elif value is not None:
+        yield value
+
+
+def numbers_in(text: str) -> set[float]:
+    """Every number written in `text`, thousands separators removed, and each run of digits on its
+    own (so a date 2026-05-16 grounds 2026, 5 and 16 for a model that says 'May 16, 2026')."""
+    plain = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text)
+    return {round(float(m), 2) for m in _NUMBER.findall(plain)}
+
+
+def _as_number(token: str) -> float | None:
+    plain = token.lstrip(_CURRENCY).replace(",", "")
+    if re.fullmatch(r"-?\d+(?:\.\d+)?", plain):
+        return round(abs(float(plain)), 2)
+    return None
+
+
+@dataclass
+class Grounds:
+    """What the assistant has been told so far."""
+
+    texts: list[str] = field(default_factory=list)
+    values: set[str] = field(default_factory=set)  # whole values, casefolded
+    numbers: set[float] = field(default_factory=set)
+
+    def add_text(self, text: str) -> None:
+        self.texts.append(text.casefold())
+        self.numbers |= numbers_in(text)
+        self.values |= {unquote(q).casefold() for q in _QUOTED.findall(text)}
+
+    def add_value(self, value: Any) -> None:
+        if isinstance(value, bool):
+            return
+        text = str(value)
+        self.values.add(text.casefold())
+        self.texts.append(text.casefold())
+        if isinstance(value, int | float):
+            self.numbers.add(round(abs(float(value)), 2))
+        self.numbers |= numbers_in(text)
+
+    def add_output(self, output: Any) -> None:
+        for value in leaves(output):
+            self.add_value(value)
+        if isinstance(output, list):  # "I found 3 results: (1) ..., (2) ..., (3) ..."
+            self.numbers |= {float(n) for n in range(len(output) + 1)}
+
+    def token_grounded(self, token: str) -> bool:
+        number = _as_number(token)
+        if number is not None:
+            return number in self.numbers
+        pattern = re.compile(rf"(?<![\w@.-]){re.escape(token.casefold())}(?![\w@-])")
+        return any(pattern.search(t) for t in self.texts)
+
+    def value_grounded(self, value: str) -> bool:
+        """A whole value (quoted, or after `field:`): equal to one it was told, and not the head
+        of a longer one cut at its punctuation ("Dr" of "Dr. Ines Tanaka")."""
+        folded = unquote(value).casefold().strip()
+        if folded in self.values or _as_number(folded) in self.numbers:
+            return True
+        if any(v.startswith(folded) and _CUT.match(v, len(folded)) for v in self.values):
+            return False
+        return self.token_grounded(folded) if folded else True
+
+
+def stated_tokens(text: str) -> list[str]:
+    """Tokens of a message that state a concrete value: anything with a digit, or an email."""
+    out = []
+    for raw in text.split():
+        token = raw.strip(_EDGE)
+        token = (token[:-2] if token.endswith(("'s", "’s")) else token).strip(_EDGE).lstrip(_CURRENCY)
+        if token and (any(c.isdigit() for c in token) or "@" in token):
+            out.append(token)
+    return out
+
+
+def field_values(text: str, labels: Iterable[str]) -> list[tuple[str, str]]:
+    """(label, value) for every `label: value` a message states about a known field."""
+    out = []
+    for label in labels:
+        pattern = rf"\b{re.escape(label)}: (?P<v>{QUOTED}|[^,;\n]+?(?=[,;\n]|\.(?:\s|$)|$))"
+        out += [(label, m.group("v")) for m in re.finditer(pattern, text, re.IGNORECASE)]
+    return out
+
+
+def check_grounding(events: list[BaseEvent], policy: str, labels: Iterable[str]) -> list[Reason]:
+    """One `ungrounded_value` reason per assistant message that states something it was never told."""
+    grounds = Grounds()
+    grounds.add_text(policy)
+    labels = sorted(set(labels), key=len, reverse=True)
+    reasons = []
+    for event in events:
+        if isinstance(event, UserMessage):
+            grounds.add_text(event.content)
+        elif isinstance(event, ToolResult):
+            for result in event.results:
+                grounds.add_output(result.output)
+        elif isinstance(event, AssistantMessage):
+            text = event.content
+            bad = [t for t in stated_tokens(text) if not grounds.token_grounded(t)]
+            bad += [unquote(q) for q in _QUOTED.findall(text) if not grounds.value_grounded(q)]
+            bad += [f"{k}: {v}" for k, v in field_values(text, labels) if not grounds.value_grounded(v)]
+            if bad:
+                reasons.append(Reason(code="ungrounded_value", detail={"turn": event.turn, "values": bad}))
+    return reasons
+
+
+def check_placeholders(events: list[BaseEvent]) -> list[Reason]:
+    """`unresolved_placeholder` for template syntax left in any message or tool argument."""
+    reasons = []
+    for event in events:
+        if isinstance(event, UserMessage | AssistantMessage):
+            texts = [event.content]
+        elif isinstance(event, ToolCallRequest):
+            texts = [v for c in event.calls for v in leaves(c.arguments) if isinstance(v, str)]
+        else:
+            continue
+        found = [m for t in texts for m in PLACEHOLDER.findall(t)]
+        if found:
+            reasons.append(
+                Reason(code="unresolved_placeholder", detail={"turn": event.turn, "by": event.sender, "found": found})
+            )
+    return reasons
