@@ -25,14 +25,28 @@ def openai_messages(system: str, events: Iterable[BaseEvent]) -> list[dict[str, 
     return messages
 
 
-def write_jsonl_atomic(path: Path, rows: Iterable[dict[str, Any]]) -> int:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    count = 0
-    with tmp.open("w", encoding="utf-8") as fh:
-        for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False, sort_keys=False) + "\n")
-            count += 1
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    return count
+class AtomicJsonl:
+    """A JSONL file written beside its final name and renamed into place only when the block
+    ends without an error: a reader never sees a torn or half-rebuilt file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.tmp = path.with_suffix(path.suffix + ".tmp")
+        self.count = 0
+
+    def __enter__(self) -> AtomicJsonl:
+        self.fh = self.tmp.open("w", encoding="utf-8")
+        return self
+
+    def write(self, row: dict[str, Any]) -> None:
+        self.fh.write(json.dumps(row, ensure_ascii=False, sort_keys=False) + "\n")
+        self.count += 1
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
+        self.fh.close()
+        if kind is None:
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)

@@ -25,11 +25,12 @@ from convosim.errors import ConvosimError
 from convosim.llm.usage import UsageMeter
 from convosim.models import Role, Rubric, Task
 from convosim.runners.engine import Engine, SessionOutcome, SessionSpec
-from convosim.runners.export import openai_messages, write_jsonl_atomic
+from convosim.runners.export import AtomicJsonl, openai_messages
 from convosim.runners.inspect import run_stats
 from convosim.runners.isolation import RemoteUser, UserHost
 from convosim.runners.ray_runner import run_on_ray
 from convosim.runners.roles import build_roles, derived_seed
+from convosim.runners.row_checks import RowChecks
 from convosim.runners.stats import RunTally, turn_counts
 from convosim.runners.store import STORE_NAME, RunStore
 
@@ -56,31 +57,38 @@ def load_inputs(scenario: Scenario) -> tuple[Domain, list[Task], dict[str, Rubri
     return domain, tasks, rubrics
 
 
-def export(store: RunStore, run_id: str, domain: Domain, out_dir: Path) -> None:
-    """Rebuild dataset.jsonl and rejected.jsonl from the store, streaming (constant memory)."""
+def export(store: RunStore, run_id: str, domain: Domain, out_dir: Path) -> dict[str, int]:
+    """Rebuild dataset.jsonl and rejected.jsonl from the store in one streaming pass (constant
+    memory). An accepted session whose row fails the row checks (a duplicate, no system prompt)
+    goes to rejected.jsonl with its reasons, never to the dataset. Returns the counts written."""
     tools = domain.openai_tools()
-    sessions = store.sessions(run_id)
-
-    def lines(accepted: bool) -> Iterator[dict[str, Any]]:
-        for row in sessions:
-            if (row["status"] == "accepted") != accepted:
-                continue
+    checks = RowChecks(domain.policy)
+    counts = {"dataset_rows": 0, "rejected_rows": 0, "rejected_at_export": 0}
+    with AtomicJsonl(out_dir / "dataset.jsonl") as dataset, AtomicJsonl(out_dir / "rejected.jsonl") as rejected:
+        for row in store.sessions(run_id):
             messages = openai_messages(domain.policy, store.events(row["session_id"]))
-            if accepted:
-                yield {"messages": messages, "tools": tools}
-            else:
-                yield {
+            line = {"messages": messages, "tools": tools}
+            reasons = list(row["reasons"])
+            if row["status"] == "accepted":
+                at_export = checks.check(row["session_id"], line)
+                if not at_export:
+                    dataset.write(line)
+                    counts["dataset_rows"] += 1
+                    continue
+                reasons = [r.model_dump() for r in at_export]
+                counts["rejected_at_export"] += 1
+            rejected.write(
+                {
                     "session_id": row["session_id"],
                     "task_id": row["task_id"],
-                    "status": row["status"],
+                    "status": row["status"] if row["status"] != "accepted" else "rejected_at_export",
                     "end_reason": row["end_reason"],
-                    "reasons": row["reasons"],
-                    "messages": messages,
-                    "tools": tools,
+                    "reasons": reasons,
+                    **line,
                 }
-
-    write_jsonl_atomic(out_dir / "dataset.jsonl", lines(True))
-    write_jsonl_atomic(out_dir / "rejected.jsonl", lines(False))
+            )
+            counts["rejected_rows"] += 1
+    return counts
 
 
 # Settings that may differ between a run and its resume: they change speed, not content.
@@ -244,13 +252,14 @@ async def _run(
         else:
             extra.update(await _run_local(scenario, domain, rubrics, overrides, recorded, todo, on_outcome))
     wall = time.perf_counter() - started
-    export(store, run_id, domain, out_dir)
+    exported = export(store, run_id, domain, out_dir)
     if done:  # a resumed run: its numbers cover every session, not only this invocation's
         stats = run_stats(out_dir)
         stats["wall_time_s"] = round(wall, 3)
     else:
         stats = tally.summary(wall)
     stats.update(extra)
+    stats.update(exported)
     (out_dir / "stats.json").write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
     store.finish_run(run_id)
     store.close()
@@ -289,6 +298,8 @@ def stats_table(stats: dict[str, Any]) -> Table:
         "accepted_pct",
         "rejected",
         "failed",
+        "dataset_rows",
+        "rejected_at_export",
         "mean_turns",
         "mean_user_turns",
         "mean_subgoals",

@@ -132,7 +132,10 @@ def test_faults_of_every_kind_never_lose_a_session(tmp_path, retail_dir, retail)
             assert row["reasons"] or row["end_reason"], row
     dataset = (tmp_path / "run" / "dataset.jsonl").read_text().splitlines()
     rejected = (tmp_path / "run" / "rejected.jsonl").read_text().splitlines()
-    assert len(dataset) + len(rejected) == 200 and len(dataset) == stats["accepted"]
+    assert len(dataset) + len(rejected) == 200 and len(dataset) == stats["dataset_rows"]
+    # the test double answers each task the same way: repeats are caught at export, not exported
+    assert stats["accepted"] == stats["dataset_rows"] + stats["rejected_at_export"]
+    assert len({json.dumps(json.loads(line)["messages"]) for line in dataset}) == len(dataset)
     assert stats["accepted"] >= 100, stats
     assert stats["tool_error_rate"] > 0, "malformed and unknown tool calls come back as tool errors"
     assert stats["llm_usage"]["assistant"]["retries"] > 0

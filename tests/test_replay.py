@@ -153,6 +153,22 @@ def test_fork_keeps_the_past_and_reaches_a_verdict(small_run) -> None:
     assert run_stats(small_run)["forks"] == 2
 
 
+def test_an_exact_replay_fork_is_not_exported_twice(small_run) -> None:
+    """An offline fork replays its parent word for word: the dataset keeps one copy, and the
+    repeat is in rejected.jsonl as a duplicate of its parent."""
+    before = (small_run / "dataset.jsonl").read_text().splitlines()
+    parent = session_ids(small_run)[0]
+    forks = [fork_session(small_run, parent, turn, {"user"}) for turn in (2, 3, 4)]
+    assert [f.status for f in forks] == ["accepted"] * 3
+    after = (small_run / "dataset.jsonl").read_text().splitlines()
+    assert after == before  # nothing new: every fork is the parent's dialogue again
+    rejected = [json.loads(line) for line in (small_run / "rejected.jsonl").read_text().splitlines()]
+    repeats = {r["session_id"]: r["reasons"] for r in rejected if r["status"] == "rejected_at_export"}
+    assert set(repeats) == {f.session_id for f in forks}
+    for reasons in repeats.values():
+        assert [r["code"] for r in reasons] == ["duplicate"] and reasons[0]["detail"]["of"] == parent
+
+
 def test_fork_with_an_llm_assistant_from_turn_k(small_run, retail_dir) -> None:
     domain = load_domain(retail_dir)
     tasks, _ = load_tasks(retail_dir / "tasks.yaml", domain)
