@@ -20,10 +20,14 @@ from convosim.messages import AssistantMessage, BaseEvent, Reason, ToolCallReque
 
 PLACEHOLDER = re.compile(r"\$\{[^}]*\}?|\{\{[^}]*\}\}|\{[A-Za-z_][A-Za-z0-9_]*\}")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
-_EDGE = "\"'“”‘’()[]<>.,;:!?*"
+_EDGE = "\"'“”‘’()[]<>.,;:!?*#"
 _CURRENCY = "$€£¥"
 _QUOTED = re.compile(QUOTED)
-_CUT = re.compile(r"[.,;:]\S")  # punctuation inside a value, not at the end of a sentence
+_MONTHS = "january february march april may june july august september october november december"
+_DAYS = "monday tuesday wednesday thursday friday saturday sunday"
+_UNITS = "and the of at on in per usd eur gbp dollars euros pounds"
+FORMAT_WORDS = frozenset((_MONTHS + " " + _DAYS + " " + _UNITS).split()) | {m[:3] for m in _MONTHS.split()}
+_HEAD = re.compile(r"[\s.,;:/-]+\S")  # where a longer value goes on past a cut
 
 
 def leaves(value: Any) -> Iterable[Any]:
@@ -54,13 +58,16 @@ def _as_number(token: str) -> float | None:
 
 @dataclass
 class Grounds:
-    """What the assistant has been told so far."""
+    """What the assistant has been told so far: what people said (user messages, the policy) and
+    what tools returned, each value whole."""
 
-    texts: list[str] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)  # everything, for values written inside other text
+    said: list[str] = field(default_factory=list)  # user messages and the policy
     values: set[str] = field(default_factory=set)  # whole values, casefolded
     numbers: set[float] = field(default_factory=set)
 
-    def add_text(self, text: str) -> None:
+    def add_said(self, text: str) -> None:
+        self.said.append(text.casefold())
         self.texts.append(text.casefold())
         self.numbers |= numbers_in(text)
         self.values |= {unquote(q).casefold() for q in _QUOTED.findall(text)}
@@ -81,22 +88,41 @@ class Grounds:
         if isinstance(output, list):  # "I found 3 results: (1) ..., (2) ..., (3) ..."
             self.numbers |= {float(n) for n in range(len(output) + 1)}
 
+    @staticmethod
+    def _within(token: str, texts: list[str]) -> bool:
+        pattern = re.compile(rf"(?<![\w@.-]){re.escape(token.casefold())}(?![\w@-]|\.\w)")
+        return any(pattern.search(t) for t in texts)
+
     def token_grounded(self, token: str) -> bool:
         number = _as_number(token)
         if number is not None:
             return number in self.numbers
-        pattern = re.compile(rf"(?<![\w@.-]){re.escape(token.casefold())}(?![\w@-])")
-        return any(pattern.search(t) for t in self.texts)
+        return self._within(token, self.texts)
 
     def value_grounded(self, value: str) -> bool:
-        """A whole value (quoted, or after `field:`): equal to one it was told, and not the head
-        of a longer one cut at its punctuation ("Dr" of "Dr. Ines Tanaka")."""
+        """A whole value (quoted, or after `field:`): one a tool returned or a person said, never
+        the head of a longer value a tool returned ("Dr" of "Dr. Ines", "555" of "555-0103")."""
         folded = unquote(value).casefold().strip()
-        if folded in self.values or _as_number(folded) in self.numbers:
+        if not folded or folded in self.values:
             return True
-        if any(v.startswith(folded) and _CUT.match(v, len(folded)) for v in self.values):
+        if any(v.startswith(folded) and _HEAD.match(v, len(folded)) for v in self.values):
             return False
-        return self.token_grounded(folded) if folded else True
+        if self._within(folded, self.said):
+            return True
+        # A value in the model's own format ("May 16" of 2026-05-16, "$1,059.90"): its numbers are
+        # grounded, and its words are grounded too or are words of a format (months, days).
+        tokens = stated_tokens(folded)
+        words = [w for w in re.findall(r"[^\W\d_]{3,}", folded) if w not in FORMAT_WORDS]
+        return (
+            bool(tokens)
+            and all(self.token_grounded(t) for t in tokens)
+            and all(self._within(w, self.texts) for w in words)
+        )
+
+    def goes_on(self, text: str, value: str, at: int) -> bool:
+        """Does the text at `at` hold a whole known value of which `value` is only the head?"""
+        head, folded = value.casefold(), text.casefold()
+        return any(len(w) > len(head) and w.startswith(head) and folded.startswith(w, at) for w in self.values)
 
 
 def stated_tokens(text: str) -> list[str]:
@@ -110,24 +136,26 @@ def stated_tokens(text: str) -> list[str]:
     return out
 
 
-def field_values(text: str, labels: Iterable[str]) -> list[tuple[str, str]]:
-    """(label, value) for every `label: value` a message states about a known field."""
+def field_values(text: str, labels: Iterable[str]) -> list[tuple[str, str, int]]:
+    """(label, value, where the value starts) for every `label: value` a message states about a
+    known field. A bare value ends at a comma, semicolon or full stop, so it may come out cut
+    ("Dr" of "Dr. Ines Tanaka"): the caller looks at what follows before calling it cut."""
     out = []
     for label in labels:
         pattern = rf"\b{re.escape(label)}: (?P<v>{QUOTED}|[^,;\n]+?(?=[,;\n]|\.(?:\s|$)|$))"
-        out += [(label, m.group("v")) for m in re.finditer(pattern, text, re.IGNORECASE)]
+        out += [(label, m.group("v"), m.start("v")) for m in re.finditer(pattern, text, re.IGNORECASE)]
     return out
 
 
 def check_grounding(events: list[BaseEvent], policy: str, labels: Iterable[str]) -> list[Reason]:
     """One `ungrounded_value` reason per assistant message that states something it was never told."""
     grounds = Grounds()
-    grounds.add_text(policy)
+    grounds.add_said(policy)
     labels = sorted(set(labels), key=len, reverse=True)
     reasons = []
     for event in events:
         if isinstance(event, UserMessage):
-            grounds.add_text(event.content)
+            grounds.add_said(event.content)
         elif isinstance(event, ToolResult):
             for result in event.results:
                 grounds.add_output(result.output)
@@ -135,7 +163,11 @@ def check_grounding(events: list[BaseEvent], policy: str, labels: Iterable[str])
             text = event.content
             bad = [t for t in stated_tokens(text) if not grounds.token_grounded(t)]
             bad += [unquote(q) for q in _QUOTED.findall(text) if not grounds.value_grounded(q)]
-            bad += [f"{k}: {v}" for k, v in field_values(text, labels) if not grounds.value_grounded(v)]
+            bad += [
+                f"{k}: {v}"
+                for k, v, at in field_values(text, labels)
+                if not grounds.value_grounded(v) and not grounds.goes_on(text, v, at)
+            ]
             if bad:
                 reasons.append(Reason(code="ungrounded_value", detail={"turn": event.turn, "values": bad}))
     return reasons

@@ -57,6 +57,17 @@ class Roles:
             self.cache.close()
 
 
+def validator_checks(scenario: Scenario, domain: Domain, book: PhraseBook | None = None) -> Checks:
+    """What the validator judges with: the same for every session of a run (and for re-judging)."""
+    return Checks(
+        tools=domain.tools,
+        rules=scenario.rules,
+        book=book or PhraseBook(domain.tools),
+        policy=domain.policy,
+        new_environment=domain.new_session if scenario.tool_mode == "sql" else None,
+    )
+
+
 def build_roles(
     scenario: Scenario,
     domain: Domain,
@@ -112,13 +123,7 @@ def build_roles(
             session_id, environment_of(session_id), simulator, simulate_all=scenario.tool_mode == "simulated"
         )
 
-    checks = Checks(
-        tools=domain.tools,
-        rules=scenario.rules,
-        book=book,
-        policy=domain.policy,
-        new_environment=domain.new_session if scenario.tool_mode == "sql" else None,
-    )
+    checks = validator_checks(scenario, domain, book)
 
     def validator(session_id: str) -> ValidatorRole:
         judge = LLMJudge(client_for(cfg.validator)) if cfg.validator.policy == "llm" else None

@@ -1,0 +1,402 @@
+"""A mutation test of the validator: corrupt real accepted sessions on purpose and count the catch.
+
+Sessions come from real offline runs of both examples. Each corruption is one kind of error a
+generator makes (a swapped or truncated value, a dropped fact, a placeholder, a tool output edited
+after the fact, a read-back of something never asked, a write to the wrong row, a row without its
+system prompt, a duplicate); the validator must reject at least 99% with the right reason code,
+and reject none of the sessions as recorded.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from convosim.agents.offline_language import READBACK, label
+from convosim.chat_format import chat_messages
+from convosim.environments.domain import Domain, load_domain
+from convosim.environments.phrasing import render_value
+from convosim.environments.sql_checks import written_parameters
+from convosim.environments.tasks import load_tasks
+from convosim.messages import (
+    AssistantMessage,
+    BaseEvent,
+    SessionEnded,
+    ToolCall,
+    ToolCallRequest,
+    ToolOutput,
+    ToolResult,
+    UserMessage,
+)
+from convosim.models import Rubric
+from convosim.rules.checks import Checks, judge
+from convosim.rules.grounding import leaves
+from convosim.runners.export import openai_messages
+from convosim.runners.roles import validator_checks
+from convosim.runners.row_checks import RowChecks
+from convosim.runners.store import RunStore
+
+from conftest import EXAMPLES
+from support import run, scenario_for
+
+
+@dataclass
+class Example:
+    name: str
+    domain: Domain
+    rubrics: dict[str, Rubric]
+    checks: Checks
+    sessions: list[SessionEnded]  # accepted, each with its transcript
+
+
+def _ended(events: list[BaseEvent]) -> SessionEnded:
+    at = next(i for i, e in enumerate(events) if isinstance(e, SessionEnded))
+    ended = events[at]
+    assert isinstance(ended, SessionEnded)
+    return ended.model_copy(update={"transcript": tuple(events[:at])})
+
+
+@pytest.fixture(scope="module")
+def examples(tmp_path_factory: pytest.TempPathFactory) -> list[Example]:
+    out = []
+    for name in ("retail", "telecom"):
+        scenario = scenario_for(EXAMPLES / name / "scenario.yaml", sessions=48, seed=5)
+        folder = tmp_path_factory.mktemp(name)
+        run(scenario, folder)
+        domain = load_domain(scenario.domain)
+        _, rubrics = load_tasks(scenario.tasks, domain)
+        store = RunStore(folder / "run.sqlite")
+        try:
+            ended = [
+                _ended(list(store.events(row["session_id"]))) for row in store.sessions() if row["status"] == "accepted"
+            ]
+        finally:
+            store.close()
+        out.append(Example(name, domain, rubrics, validator_checks(scenario, domain), ended))
+    return out
+
+
+# --- corruptions of a session: each returns the corrupted session, or None where it does not apply ---
+
+Mutation = Callable[[SessionEnded, Example, random.Random], SessionEnded | None]
+
+
+def _replace(ended: SessionEnded, index: int, event: BaseEvent) -> SessionEnded:
+    transcript = list(ended.transcript)
+    transcript[index] = event
+    return ended.model_copy(update={"transcript": tuple(transcript)})
+
+
+def _session_text(ended: SessionEnded) -> str:
+    return "\n".join(str(m) for e in ended.transcript for m in chat_messages(e))
+
+
+def _told_values(ended: SessionEnded, upto: int) -> list[Any]:
+    """Values tool outputs gave the assistant before event `upto`, longest first."""
+    values = {
+        v
+        for e in ended.transcript[:upto]
+        if isinstance(e, ToolResult)
+        for r in e.results
+        for v in leaves(r.output)
+        if not isinstance(v, bool)
+    }
+    return sorted(values, key=lambda v: (-len(render_value(v)), str(v)))
+
+
+def _assistant_messages(ended: SessionEnded) -> Iterator[tuple[int, AssistantMessage]]:
+    for i, event in enumerate(ended.transcript):
+        if isinstance(event, AssistantMessage):
+            yield i, event
+
+
+def _other_value(value: Any, example: Example, taken: str, rng: random.Random) -> Any:
+    """A value of the same kind that appears nowhere in the session (nor in its policy)."""
+    if isinstance(value, int):
+        return value + 7919
+    if isinstance(value, float):
+        return round(value + 13.37, 2)
+    pool = sorted(
+        {
+            v
+            for rows in example.domain.snapshot.values()
+            for row in rows
+            for v in row.values()
+            if isinstance(v, str) and len(v) > 3 and v.lower() not in taken.lower()
+        }
+    )
+    return rng.choice(pool)
+
+
+def swap_value(ended: SessionEnded, example: Example, rng: random.Random) -> SessionEnded | None:
+    """An assistant message states a value no tool returned and no one said."""
+    taken = _session_text(ended) + example.domain.policy
+    for i, message in _assistant_messages(ended):
+        for value in _told_values(ended, i):
+            spoken = render_value(value)
+            if len(spoken) >= 3 and spoken in message.content:
+                other = render_value(_other_value(value, example, taken, rng))
+                content = message.content.replace(spoken, other, 1)
+                return _replace(ended, i, message.model_copy(update={"content": content}))
+    return None
+
+
+def truncate_value(ended: SessionEnded, example: Example, rng: random.Random) -> SessionEnded | None:
+    """A multi-word value is said cut short at its first space or punctuation."""
+    for i, message in _assistant_messages(ended):
+        for value in _told_values(ended, i):
+            spoken = render_value(value)
+            raw = str(value)
+            cut = re.search(r"[\s.,;:-]", raw)
+            if isinstance(value, str) and cut and cut.start() >= 2 and spoken in message.content:
+                content = message.content.replace(spoken, raw[: cut.start()], 1)
+                return _replace(ended, i, message.model_copy(update={"content": content}))
+    return None
+
+
+def drop_fact(ended: SessionEnded, example: Example, rng: random.Random) -> SessionEnded | None:
+    """Every `field: value` pair stating one rubric fact is removed from the assistant's messages."""
+    facts = [f for f in example.rubrics[ended.task_id].facts if isinstance(f.value, str) and len(f.value) > 3]
+    for fact in facts:
+        transcript = list(ended.transcript)
+        pair = re.compile(rf"(?:,\s*)?\b{re.escape(label(fact.field))}: {re.escape(render_value(fact.value))}")
+        changed = False
+        for i, message in _assistant_messages(ended):
+            content = pair.sub("", message.content)
+            if fact.value.lower() in content.lower():
+                break  # stated some other way too: dropping the pair would not drop the fact
+            changed |= content != message.content
+            transcript[i] = message.model_copy(update={"content": content})
+        else:
+            if changed:
+                return ended.model_copy(update={"transcript": tuple(transcript)})
+    return None
+
+
+PLACEHOLDERS = ["${1.return_id}", "{order_id}", "${three.reason}", "{{ customer_name }}", "${2.plan_id}"]
+
+
+def inject_placeholder(ended: SessionEnded, example: Example, rng: random.Random) -> SessionEnded | None:
+    """A template slot left unrendered in an assistant message, a user message or a tool argument."""
+    placeholder = rng.choice(PLACEHOLDERS)
+    where = rng.choice(["assistant", "user", "argument"])
+    for i, event in enumerate(ended.transcript):
+        if where == "assistant" and isinstance(event, AssistantMessage):
+            return _replace(ended, i, event.model_copy(update={"content": f"{event.content} Ref: {placeholder}."}))
+        if where == "user" and isinstance(event, UserMessage) and i > 3:
+            return _replace(ended, i, event.model_copy(update={"content": f"{event.content} ({placeholder})"}))
+        if where == "argument" and isinstance(event, ToolCallRequest):
+            call = event.calls[0]
+            if isinstance(call.arguments, dict) and call.arguments:
+                name = sorted(call.arguments)[0]
+                args = {**call.arguments, name: placeholder}
+                calls = (call.model_copy(update={"arguments": args}), *event.calls[1:])
+                return _replace(ended, i, event.model_copy(update={"calls": calls}))
+    return None
+
+
+def tamper_output(ended: SessionEnded, example: Example, rng: random.Random) -> SessionEnded | None:
+    """A tool output edited after the fact: one field of one row changed."""
+    results = [(i, e) for i, e in enumerate(ended.transcript) if isinstance(e, ToolResult)]
+    rng.shuffle(results)
+    for i, event in results:
+        for j, result in enumerate(event.results):
+            row = result.output[0] if isinstance(result.output, list) and result.output else result.output
+            if result.is_error or not isinstance(row, dict) or not row:
+                continue
+            key = rng.choice(sorted(row))
+            value = row[key]
+            new_value = value + 1 if isinstance(value, int | float) and not isinstance(value, bool) else f"{value}X"
+            new_row = {**row, key: new_value}
+            output = [new_row, *result.output[1:]] if isinstance(result.output, list) else new_row
+            outputs = list(event.results)
+            outputs[j] = result.model_copy(update={"output": output})
+            return _replace(ended, i, event.model_copy(update={"results": tuple(outputs)}))
+    return None
+
+
+def _successful_writes(ended: SessionEnded, example: Example) -> Iterator[tuple[int, ToolCall]]:
+    ok = {r.call_id for e in ended.transcript if isinstance(e, ToolResult) for r in e.results if not r.is_error}
+    for i, event in enumerate(ended.transcript):
+        if isinstance(event, ToolCallRequest):
+            for call in event.calls:
+                if call.id in ok and example.domain.tools[call.name].kind == "write":
+                    yield i, call
+
+
+def confirm_unrequested(ended: SessionEnded, example: Example, rng: random.Random) -> SessionEnded | None:
+    """After a change, the user 'confirms' a field the change never touched (or a wrong value)."""
+    for i, call in _successful_writes(ended, example):
+        after = next(
+            (k for k in range(i + 1, len(ended.transcript)) if isinstance(ended.transcript[k], UserMessage)), None
+        )
+        if after is None or not isinstance(call.arguments, dict):
+            continue
+        written = written_parameters(example.domain.tools[call.name].sql or "")
+        kept = [k for k in sorted(call.arguments) if k not in written]
+        changed = [k for k in sorted(call.arguments) if k in written]
+        if kept and rng.random() < 0.5:
+            name, value = kept[0], call.arguments[kept[0]]  # the key that only selected the record
+        elif changed:
+            taken = _session_text(ended) + example.domain.policy
+            name, value = changed[0], _other_value(call.arguments[changed[0]], example, taken, rng)
+        else:
+            continue
+        message = ended.transcript[after]
+        assert isinstance(message, UserMessage)
+        readback = READBACK.format(label=label(name), value=render_value(value))
+        return _replace(ended, after, message.model_copy(update={"content": f"{readback} {message.content}"}))
+    return None
+
+
+def wrong_row(ended: SessionEnded, example: Example, rng: random.Random) -> SessionEnded | None:
+    """A write lands on another record: the session is re-run with that call's key changed, so its
+    outputs and final state are consistent with the wrong write (only the rubric can tell)."""
+    for _, call in _successful_writes(ended, example):
+        tool = example.domain.tools[call.name]
+        keys = [k for k in sorted(call.arguments) if k not in written_parameters(tool.sql or "")]
+        if not keys or not isinstance(call.arguments, dict):
+            continue
+        key = keys[0]
+        candidates = sorted(
+            {row[key] for rows in example.domain.snapshot.values() for row in rows if row.get(key) is not None}
+            - {call.arguments[key]},
+            key=str,
+        )
+        rng.shuffle(candidates)
+        for other in candidates[:12]:
+            corrupted = _rerun(ended, example, call.id, {**call.arguments, key: other})
+            if corrupted is not None:
+                return corrupted
+    return None
+
+
+def _rerun(ended: SessionEnded, example: Example, call_id: str, args: dict[str, Any]) -> SessionEnded | None:
+    env = example.domain.new_session()
+    try:
+        transcript: list[BaseEvent] = []
+        outputs: dict[str, ToolOutput] = {}
+        for event in ended.transcript:
+            if isinstance(event, ToolCallRequest):
+                calls = tuple(c.model_copy(update={"arguments": args}) if c.id == call_id else c for c in event.calls)
+                event = event.model_copy(update={"calls": calls})
+                for call in calls:
+                    outputs[call.id] = env.call(call.id, call.name, call.arguments)
+                    if call.id == call_id and outputs[call.id].is_error:
+                        return None  # the other record refuses this write: not a wrong write
+            elif isinstance(event, ToolResult):
+                event = event.model_copy(update={"results": tuple(outputs[r.call_id] for r in event.results)})
+            transcript.append(event)
+        state_hash, state_diff = env.final_state()
+    finally:
+        env.close()
+    return ended.model_copy(
+        update={"transcript": tuple(transcript), "state_hash": state_hash, "state_diff": state_diff}
+    )
+
+
+SESSION_MUTATIONS: dict[str, tuple[Mutation, str]] = {
+    "swap_value": (swap_value, "ungrounded_value"),
+    "truncate_value": (truncate_value, "ungrounded_value"),
+    "drop_fact": (drop_fact, "fact_missing"),
+    "inject_placeholder": (inject_placeholder, "unresolved_placeholder"),
+    "tamper_output": (tamper_output, "tool_output_mismatch"),
+    "confirm_unrequested": (confirm_unrequested, "readback_mismatch"),
+    "wrong_row": (wrong_row, "state_mismatch"),
+}
+
+
+def _row(example: Example, ended: SessionEnded) -> dict[str, Any]:
+    return {
+        "messages": openai_messages(example.domain.policy, ended.transcript),
+        "tools": example.domain.openai_tools(),
+    }
+
+
+def test_the_validator_catches_at_least_99_percent_of_corruptions_and_rejects_no_clean_session(
+    examples: list[Example],
+) -> None:
+    rng = random.Random(2026)
+    false_rejections: list[tuple[str, list[str]]] = []
+    made: Counter[str] = Counter()
+    caught: Counter[str] = Counter()
+    missed: list[tuple[str, str, list[str]]] = []
+    for example in examples:
+        assert len(example.sessions) >= 40, f"{example.name}: too few accepted sessions to corrupt"
+        for ended in example.sessions:
+            reasons, _ = judge(ended, example.rubrics[ended.task_id], example.checks)
+            if reasons:
+                false_rejections.append((ended.session_id, [r.code for r in reasons]))
+            for kind, (mutate, code) in SESSION_MUTATIONS.items():
+                corrupted = mutate(ended, example, rng)
+                if corrupted is None:
+                    continue
+                assert corrupted != ended, kind
+                made[kind] += 1
+                codes = [r.code for r in judge(corrupted, example.rubrics[ended.task_id], example.checks)[0]]
+                if code in codes:
+                    caught[kind] += 1
+                else:
+                    missed.append((kind, ended.session_id, codes))
+        # dataset rows: a clean pass, then rows without the system prompt and duplicates
+        rows = RowChecks(example.domain.policy)
+        for ended in example.sessions:
+            row_reasons = rows.check(ended.session_id, _row(example, ended))
+            if row_reasons:
+                false_rejections.append((ended.session_id, [r.code for r in row_reasons]))
+        for ended in example.sessions:
+            row = _row(example, ended)
+            for kind, corrupted, code in (
+                ("drop_system_prompt", {**row, "messages": row["messages"][1:]}, "missing_system_prompt"),
+                ("duplicate_exact", row, "duplicate"),
+                ("duplicate_renamed", _renamed(row, rng), "duplicate"),
+            ):
+                made[kind] += 1
+                codes = [r.code for r in rows.check(f"{ended.session_id}-copy", corrupted)]
+                if code in codes:
+                    caught[kind] += 1
+                else:
+                    missed.append((kind, ended.session_id, codes))
+    total, hits = sum(made.values()), sum(caught.values())
+    print(f"\nmutation test: {hits}/{total} corruptions caught with the right code ({hits / total:.1%})")
+    for kind in made:
+        print(f"  {kind:20} {caught[kind]:4}/{made[kind]}")
+    clean = sum(len(e.sessions) for e in examples)
+    print(f"  false rejections: {len(false_rejections)} of {clean} clean sessions (and their rows)")
+    assert false_rejections == []
+    assert total >= 200
+    assert set(made) == set(SESSION_MUTATIONS) | {"drop_system_prompt", "duplicate_exact", "duplicate_renamed"}
+    assert all(made[k] >= 10 for k in made), made
+    assert hits / total >= 0.99, missed[:10]
+
+
+def _renamed(row: dict[str, Any], rng: random.Random) -> dict[str, Any]:
+    """The same dialogue under another session: every tool-call id replaced."""
+    suffix = f"-{rng.randrange(10**6)}"
+    messages = []
+    for message in row["messages"]:
+        message = dict(message)
+        if "tool_calls" in message:
+            message["tool_calls"] = [{**c, "id": c["id"] + suffix} for c in message["tool_calls"]]
+        if "tool_call_id" in message:
+            message["tool_call_id"] += suffix
+        messages.append(message)
+    return {**row, "messages": messages}
+
+
+def test_each_session_corruption_changes_only_what_it_claims(examples: list[Example]) -> None:
+    """A corruption must be a real one: it changes the session, and a clean copy still passes."""
+    rng = random.Random(7)
+    example = examples[0]
+    ended = example.sessions[0]
+    for kind, (mutate, _) in SESSION_MUTATIONS.items():
+        corrupted = mutate(ended, example, rng)
+        if corrupted is not None:
+            assert corrupted.transcript != ended.transcript, kind
+    assert judge(ended, example.rubrics[ended.task_id], example.checks)[0] == []
