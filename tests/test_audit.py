@@ -6,17 +6,21 @@ fine-tuning on `dataset.jsonl` would trip over, whatever the agents believe they
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from audit import audit_run
 from punct_domain import build_punct_domain
 
+from convosim.agents.offline_language import CONFIRM_RE, CORRECTION_RE
 from convosim.environments.domain import load_domain
+from convosim.environments.phrasing import unquote
 from convosim.environments.tasks import load_tasks
+from convosim.messages import AssistantMessage, UserMessage
 
 from conftest import EXAMPLES
-from support import run, scenario_for
+from support import run, scenario_for, transcripts
 
 
 @pytest.mark.parametrize("name", ["retail", "telecom", "punct"])
@@ -37,3 +41,30 @@ def test_three_hundred_sessions_carry_no_cut_value_placeholder_or_wrong_readback
     assert audit.rows_without_system == 0
     if name != "retail":
         assert audit.readbacks > 50  # the read-back check was exercised, not vacuously passed
+
+
+@pytest.mark.parametrize("name", ["telecom", "punct"])
+def test_a_user_who_slips_often_corrects_itself_and_never_repeats_the_slip(name: str, tmp_path: Path) -> None:
+    scenario_path = build_punct_domain(tmp_path / "domain") if name == "punct" else EXAMPLES / name / "scenario.yaml"
+    scenario = scenario_for(scenario_path, sessions=300, persona={"slip_rate": 0.6})
+    result = run(scenario, tmp_path / "out")
+    sessions = transcripts(tmp_path / "out")
+    corrections = 0
+    for row, events in sessions.values():
+        assert row["end_reason"] == "completed", row
+        slipped: set[str] = set()
+        for event in events:
+            if isinstance(event, AssistantMessage) and (m := CONFIRM_RE.search(event.content)):
+                said = dict(re.findall(r"([a-z ]+): (\"[^\"]*\"|[^,]+)", m.group("pairs")))
+                last_confirmed = {k.strip(): unquote(v) for k, v in said.items()}
+            if isinstance(event, UserMessage):
+                for fix in CORRECTION_RE.finditer(event.content):
+                    corrections += 1
+                    wrong = last_confirmed[fix.group("label")]
+                    if len(wrong) >= 4 or any(c.isdigit() for c in wrong):  # "on" is also just a word
+                        slipped.add(wrong)
+                if not CORRECTION_RE.search(event.content):
+                    assert not any(re.search(rf"(?<!\w){re.escape(s)}(?!\w)", event.content) for s in slipped), event
+    print(f"{name}: {corrections} corrections in 300 sessions, all completed")
+    assert corrections > 20
+    assert result.stats["accepted"] == 300
