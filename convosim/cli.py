@@ -181,12 +181,16 @@ def tasks_generate(
     out_file: Annotated[
         Path | None, typer.Option("--out", help="Task file (default DOMAIN/tasks.generated.yaml).")
     ] = None,
+    replace: Annotated[bool, typer.Option("--replace", help="Start the task file afresh instead of adding.")] = False,
 ) -> None:
-    """Generate tasks grounded in the template database, each verified by a gold replay."""
+    """Generate tasks grounded in the template database, each verified by a gold replay.
+
+    An existing task file is added to, never overwritten (its tasks are kept as they are)."""
     from convosim.runners.pipeline import parse_range, write_tasks
 
     try:
-        _report(write_tasks(domain, out_file or domain / "tasks.generated.yaml", n, seed, parse_range(subgoals)))
+        target = out_file or domain / "tasks.generated.yaml"
+        _report(write_tasks(domain, target, n, seed, parse_range(subgoals), replace=replace))
     except ConvosimError as exc:
         _fail(exc)
 
@@ -215,11 +219,14 @@ def pipeline(
         writer = _task_writer(model, api_base)
         reports.append(write_tasks(domain, tasks_file, n, seed, parse_range(subgoals), writer))
         scenario_file = domain / "scenario.generated.yaml"
-        scenario_file.write_text(
-            f"name: {domain.resolve().name}-generated\ndomain: .\ntasks: tasks.generated.yaml\n"
-            f"sessions: {sessions or reports[-1]['tasks']}\nconcurrency: {concurrency}\nseed: {seed}\n"
+        if not scenario_file.exists():  # a person may have edited it: never overwritten
+            scenario_file.write_text(
+                f"name: {domain.resolve().name}-generated\ndomain: .\ntasks: tasks.generated.yaml\nseed: {seed}\n"
+            )
+        n_tasks = reports[-1]["kept"] + reports[-1]["added"]
+        scenario = load_scenario(
+            scenario_file, {"sessions": sessions or n_tasks, "concurrency": concurrency, "seed": seed}
         )
-        scenario = load_scenario(scenario_file)
         target = out_dir or Path("runs") / f"{scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}"
         result = run_scenario(scenario, target, console=err)
     except ConvosimError as exc:

@@ -15,6 +15,7 @@ from convosim.agents.llm_toolsmith import LLMToolsmith
 from convosim.environments.domain import load_domain
 from convosim.environments.output_schemas import check_schemas, derive_schema
 from convosim.environments.tasks import load_tasks
+from convosim.errors import ConvosimError
 from convosim.llm.client import LLMClient
 from convosim.llm.config import ModelConfig
 from convosim.llm.usage import UsageMeter
@@ -318,3 +319,76 @@ def test_llm_task_writer_rewrites_texts_and_keeps_the_gold_calls(tmp_path) -> No
     assert all(t["goal"] == "You want your library account sorted out." for t in b)
     assert [[s["requests"] for s in t["subgoals"]] for t in a] == [[s["requests"] for s in t["subgoals"]] for t in b]
     load_tasks(tmp_path / "llm.yaml", load_domain(root))  # still verifies
+
+
+def test_rerunning_the_schema_stage_keeps_every_schema(tmp_path, retail_dir) -> None:
+    root = retail_from_seed_tools(tmp_path, retail_dir)
+    expand_tools(root)
+    first = write_schemas(root)
+    written = yaml.safe_load((root / "schemas.yaml").read_text())
+    assert first["added"] and len(written) == first["schemas"]
+    edited = {**written, "get_order": {**written["get_order"], "description": "edited by hand"}}
+    (root / "schemas.yaml").write_text(yaml.safe_dump(edited))
+    second = write_schemas(root)
+    assert second["added"] == [] and second["kept"] == sorted(edited)
+    assert yaml.safe_load((root / "schemas.yaml").read_text()) == edited  # nothing truncated, edits kept
+    assert not second["without_schema"]
+
+
+def test_rerunning_task_generation_adds_and_never_overwrites(tmp_path, retail_dir) -> None:
+    root = retail_from_seed_tools(tmp_path, retail_dir)
+    expand_tools(root)
+    out = root / "tasks.generated.yaml"
+    first = write_tasks(root, out, 6, seed=1)
+    tasks = yaml.safe_load(out.read_text())
+    assert first["added"] == len(tasks) == 6
+    tasks[0]["goal"] = "A goal a person rewrote."
+    out.write_text(yaml.safe_dump(tasks, sort_keys=False))
+    again = write_tasks(root, out, 6, seed=1)  # the same seed: the same ids, nothing new
+    assert again["added"] == 0 and again["kept"] == 6
+    assert yaml.safe_load(out.read_text())[0]["goal"] == "A goal a person rewrote."
+    more = write_tasks(root, out, 9, seed=1)
+    assert more["added"] == 3 and len(yaml.safe_load(out.read_text())) == 9
+    (root / "notes.yaml").write_text("just: notes\n")
+    with pytest.raises(ConvosimError, match="is not a task list"):
+        write_tasks(root, root / "notes.yaml", 3)
+    assert (root / "notes.yaml").read_text() == "just: notes\n"
+
+
+def test_offline_expansion_makes_a_working_create_tool_for_text_ids(tmp_path) -> None:
+    root = tmp_path / "fleet"
+    root.mkdir()
+    (root / "schema.sql").write_text(
+        "CREATE TABLE vehicles (plate TEXT PRIMARY KEY, model TEXT NOT NULL, "
+        "status TEXT NOT NULL CHECK (status IN ('free', 'rented')));\n"
+    )
+    vehicles = [{"plate": f"AB-{100 + i}", "model": f"Model {i}", "status": "free"} for i in range(5)]
+    (root / "seed.yaml").write_text(yaml.safe_dump({"vehicles": vehicles}))
+    (root / "policy.md").write_text("You rent vehicles.")
+    (root / "tools.yaml").write_text(
+        yaml.safe_dump(
+            [
+                {
+                    "name": "get_vehicle_model",
+                    "description": "The model of a vehicle.",
+                    "kind": "read",
+                    "parameters": {
+                        "type": "object",
+                        "properties": {"plate": {"type": "string"}},
+                        "required": ["plate"],
+                    },
+                    "sql": "SELECT plate, model FROM vehicles WHERE plate = :plate",
+                    "phrasings": ["Which model has plate {plate}?"],
+                }
+            ]
+        )
+    )
+    report = expand_tools(root)
+    assert "create_vehicle" in report["added"], report
+    domain = load_domain(root)
+    env = domain.new_session()
+    try:
+        result = env.call("c1", "create_vehicle", {"plate": "ZZ-999", "model": "Model X", "status": "free"})
+    finally:
+        env.close()
+    assert not result.is_error and result.output["plate"] == "ZZ-999"
