@@ -23,6 +23,7 @@ class Column:
     primary_key: bool
     has_default: bool
     enum: tuple[str, ...] = ()
+    unique: bool = False  # a one-column UNIQUE constraint or index: its value picks one row
 
     def json_schema(self) -> dict[str, Any]:
         kind = self.sql_type.upper()
@@ -72,6 +73,7 @@ def introspect(db: SessionDatabase) -> dict[str, Table]:
         enums = {
             m.group(1): tuple(v.strip().strip("'\"") for v in m.group(2).split(",")) for m in _CHECK_IN.finditer(sql)
         }
+        unique = _unique_columns(db, name)
         columns = [
             Column(
                 name=r["name"],
@@ -80,6 +82,7 @@ def introspect(db: SessionDatabase) -> dict[str, Table]:
                 primary_key=bool(r["pk"]),
                 has_default=r["dflt_value"] is not None,
                 enum=enums.get(r["name"], ()),
+                unique=r["name"] in unique,
             )
             for r in db.conn.execute(f'PRAGMA table_info("{name}")')
         ]
@@ -89,6 +92,29 @@ def introspect(db: SessionDatabase) -> dict[str, Table]:
         ]
         tables[name] = Table(name, columns, fks)
     return tables
+
+
+def _unique_columns(db: SessionDatabase, table: str) -> set[str]:
+    found = set()
+    for index in db.conn.execute(f'PRAGMA index_list("{table}")'):
+        if index["unique"]:
+            cols = [r["name"] for r in db.conn.execute(f'PRAGMA index_info("{index["name"]}")')]
+            if len(cols) == 1:
+                found.add(cols[0])
+    return found
+
+
+_TRIGGER_SET = re.compile(r"UPDATE\s+\"?(\w+)\"?\s+SET\s+(.+?)\s+WHERE", re.IGNORECASE | re.DOTALL)
+
+
+def trigger_maintained(db: SessionDatabase) -> set[tuple[str, str]]:
+    """(table, column) pairs that triggers keep up to date (an order's total follows its items):
+    derived data, never a thing to set by hand."""
+    found = set()
+    for (sql,) in db.conn.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger'"):
+        for m in _TRIGGER_SET.finditer(sql or ""):
+            found |= {(m.group(1), c) for c in re.findall(r"(\w+)\s*=", m.group(2))}
+    return found
 
 
 def referenced_tables(tables: dict[str, Table]) -> set[str]:

@@ -19,6 +19,8 @@ import sqlglot
 from sqlglot import exp
 
 from convosim.environments.domain import Domain
+from convosim.environments.introspect import introspect
+from convosim.environments.ownership import ownership
 from convosim.environments.tasks import build_rubric
 from convosim.environments.tools import ToolError, run_tool
 from convosim.models import Task, ToolSpec
@@ -72,6 +74,14 @@ class TaskSampler:
         self.tools = [t for t in domain.tools.values() if t.sql is not None]
         self.keys = {t.name: key_params(t) for t in self.tools}
         self.table_of = {t.name: _main_table(t) for t in self.tools}
+        probe = domain.new_session()
+        try:
+            tables = introspect(probe.db)
+        finally:
+            probe.close()
+        self.owners = ownership(tables)
+        # the keys of a customer row: an output row carrying another value of one is someone else's
+        self.customer_keys = {c.name for t in self.owners.customers for c in tables[t].primary_key}
         self.columns: dict[str, list[Any]] = {}
         for rows in domain.snapshot.values():
             for row in rows:
@@ -82,8 +92,11 @@ class TaskSampler:
     # --- one candidate ----------------------------------------------------------------------
     def candidate(self) -> Task | None:
         tables = [name for name, rows in self.domain.snapshot.items() if rows]
-        row = dict(self.rng.choice(self.domain.snapshot[self.rng.choice(tables)]))
+        people = [t for t in tables if t in self.owners.customers]
+        row = dict(self.rng.choice(self.domain.snapshot[self.rng.choice(people or tables)]))
         known: dict[str, Any] = {k: v for k, v in row.items() if v is not None}
+        self.own = set(known)  # fields whose current value is the customer's own data
+        self.persona = {k: v for k, v in row.items() if k in self.customer_keys}
         source: dict[str, int] = {}  # field -> sub-goal that told the user its value
         env = self.domain.new_session()
         try:
@@ -100,10 +113,12 @@ class TaskSampler:
                 used.add((tool.name, repr(sorted(args.items()))))
                 subgoals.append(self._subgoal(tool, args, output, source))
                 first = output[0] if isinstance(output, list) else output
+                private = self.owners.is_private(self.table_of[tool.name])
                 for name, value in first.items() if isinstance(first, dict) else []:
                     if value is not None:  # the latest record's values are the current ones
                         source[name] = k
                         known[name] = value
+                        (self.own.add if private or not self.owners.known else self.own.discard)(name)
         finally:
             env.close()
         if len(subgoals) < self.min_sub:
@@ -138,6 +153,10 @@ class TaskSampler:
             keys = self.keys[tool.name]
             if not keys or not keys <= set(known):
                 continue
+            if self.owners.is_private(self.table_of[tool.name]) and not (
+                keys <= self.own and keys & self.owners.identifying
+            ):
+                continue  # a customer asks about their own records, picked by what identifies them
             if tool.kind == "write" and (k == 1 or (k == length and length > 2) or wrote):
                 continue  # look something up first, and confirm after the change
             options.append(tool)
@@ -152,10 +171,16 @@ class TaskSampler:
                 output, _ = run_tool(env.db, tool, args)
             except ToolError:
                 continue
-            if output in ([], {}):
+            if output in ([], {}) or self._someone_elses(output):
                 continue
             return tool, args, output
         return None
+
+    def _someone_elses(self, output: Any) -> bool:
+        rows = output if isinstance(output, list) else [output]
+        return any(
+            isinstance(r, dict) and r.get(key) not in (None, value) for r in rows for key, value in self.persona.items()
+        )
 
     def _arguments(self, tool: ToolSpec, known: dict[str, Any]) -> dict[str, Any] | None:
         args: dict[str, Any] = {}

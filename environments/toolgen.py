@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from convosim.environments.domain import Domain
-from convosim.environments.introspect import Column, Table, introspect, referenced_tables
+from convosim.environments.introspect import Column, Table, introspect, referenced_tables, trigger_maintained
 from convosim.environments.phrasing import PhraseBook
 from convosim.environments.sql_checks import SqlCheckError, check_tool_sql
+from convosim.environments.tool_constraints import Constraints, constraints_of
 from convosim.environments.tool_trial import trial_call
 from convosim.models import ToolSpec
 
@@ -79,7 +80,10 @@ def _spec(
     )
 
 
-def candidates(tables: dict[str, Table]) -> list[ToolSpec]:
+def candidates(tables: dict[str, Table], rules: Constraints | None = None) -> list[ToolSpec]:
+    """Every tool the schema suggests, within `rules` (none: everything the schema allows)."""
+    rules = rules or Constraints()
+    private = rules.ownership.is_private
     referenced = referenced_tables(tables)
     out: list[ToolSpec] = []
     for table in tables.values():
@@ -105,6 +109,8 @@ def candidates(tables: dict[str, Table]) -> list[ToolSpec]:
         for fk in table.foreign_keys:
             column = table.column(fk.column)
             slot = f"{{{fk.column}}}"
+            if private(table.name) and not private(fk.table):
+                continue  # "every order line with product 7" is other customers' business
             out.append(
                 _spec(
                     f"list_{table.name}_by_{fk.column}",
@@ -144,7 +150,7 @@ def candidates(tables: dict[str, Table]) -> list[ToolSpec]:
                         )
                     )
         for column in table.columns:
-            if column.enum and not column.primary_key:
+            if column.enum and not column.primary_key and not private(table.name):
                 slot = f"{{{column.name}}}"
                 out.append(
                     _spec(
@@ -164,7 +170,11 @@ def candidates(tables: dict[str, Table]) -> list[ToolSpec]:
         fk_columns = {fk.column for fk in table.foreign_keys}
         writable = [c for c in table.columns if not c.primary_key]
         insertable = [c for c in table.columns if not (c.primary_key and table.rowid_key)]
-        if insertable:
+        if rules.ownership.known:  # a customer gives the details, never the price or the status
+            given = [c for c in insertable if c.primary_key or c.name in fk_columns or rules.settable(table, c)]
+            withheld = [c for c in insertable if c not in given]
+            insertable = [] if any(c.not_null and not c.has_default for c in withheld) else given
+        if insertable and rules.may_insert(table):
             params = {c.name: _param(c) for c in insertable}
             required = [c.name for c in insertable if c.not_null and not c.has_default]
             slots = ", ".join(f"{label(c.name)} {{{c.name}}}" for c in insertable)
@@ -183,7 +193,7 @@ def candidates(tables: dict[str, Table]) -> list[ToolSpec]:
                 )
             )
         for column in writable:
-            if column.name in fk_columns:
+            if column.name in fk_columns or not rules.settable(table, column):
                 continue
             slot = f"{{{column.name}}}"
             out.append(
@@ -194,14 +204,15 @@ def candidates(tables: dict[str, Table]) -> list[ToolSpec]:
                     "one",
                     {**pk_params, column.name: _param(column, f"the new {label(column.name)}")},
                     [*pk_params, column.name],
-                    f"UPDATE {table.name} SET {column.name} = :{column.name} WHERE {where} RETURNING {cols}",
+                    f"UPDATE {table.name} SET {column.name} = :{column.name} "
+                    f"WHERE {rules.where(table, where)} RETURNING {cols}",
                     [
                         f"Please set the {label(column.name)} of {key_phrase} to {slot}.",
                         f"Can you change the {label(column.name)} on {key_phrase} to {slot}?",
                     ],
                 )
             )
-        if table.name not in referenced:
+        if table.name not in referenced and not rules.ownership.known:  # customers cancel, they do not delete
             out.append(
                 _spec(
                     f"delete_{one}",
@@ -235,9 +246,10 @@ def expand_offline(domain: Domain) -> tuple[list[ToolSpec], list[Rejected]]:
     probe = domain.new_session()
     try:
         tables = introspect(probe.db)
+        triggered = trigger_maintained(probe.db)
     finally:
         probe.close()
-    return vet(domain, candidates(tables))
+    return vet(domain, candidates(tables, constraints_of(domain, tables, triggered)))
 
 
 def vet(domain: Domain, proposed: list[ToolSpec]) -> tuple[list[ToolSpec], list[Rejected]]:

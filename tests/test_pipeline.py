@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from convosim.llm.usage import UsageMeter
 from convosim.runners.pipeline import expand_tools, write_schemas, write_tasks
 from convosim.testing import ChatReply, ScriptedChatServer
 
+from conftest import EXAMPLES
 from support import run, scenario_for
 
 SEED_TOOLS = ("find_customer_by_email", "get_order", "update_shipping_address")
@@ -134,7 +136,7 @@ def test_retail_from_three_seed_tools(tmp_path, retail_dir) -> None:
 def test_a_domain_built_here_works_end_to_end(tmp_path) -> None:
     root = library_domain(tmp_path)
     tools, _, tasks, stats = full_pipeline(root, tmp_path, 60, 60)
-    assert len(load_domain(root).tools) >= 12
+    assert len(load_domain(root).tools) >= 10
     assert tasks["tasks"] >= 50 and tasks["mean_subgoals"] >= 2.5
     assert stats["accepted_pct"] >= 90
     assert not [r for r in tools["rejected"] if "sql:" in r["reason"]], tools["rejected"]
@@ -392,3 +394,71 @@ def test_offline_expansion_makes_a_working_create_tool_for_text_ids(tmp_path) ->
     finally:
         env.close()
     assert not result.is_error and result.output["plate"] == "ZZ-999"
+
+
+def _written_columns(tool) -> set[str]:
+    import sqlglot
+    from sqlglot import exp
+
+    statement = sqlglot.parse_one(tool.sql, read="sqlite")
+    if isinstance(statement, exp.Update):
+        return {e.left.name for e in statement.expressions}
+    if isinstance(statement, exp.Insert):
+        return {c.name for c in statement.this.expressions}
+    return set()
+
+
+@pytest.mark.parametrize("name", ["retail", "telecom"])
+def test_generated_tools_and_tasks_stay_what_a_customer_may_ask(tmp_path, name) -> None:
+    """From the example's schema and three of its tools: no generated tool sets money, a status,
+    a timestamp or a column the domain's own tools own; each carries the guards of the hand-written
+    writes on its records; every task is a customer's, about their own records or the catalog."""
+    source = EXAMPLES / name
+    root = tmp_path / name
+    root.mkdir()
+    for file in ("schema.sql", "seed.yaml", "policy.md"):
+        shutil.copy(source / file, root / file)
+    seed_tools = {"retail": SEED_TOOLS, "telecom": ("find_account_by_email", "get_line", "change_line_plan")}[name]
+    tools = [t for t in yaml.safe_load((source / "tools.yaml").read_text()) if t["name"] in seed_tools]
+    assert len(tools) == 3
+    (root / "tools.yaml").write_text(yaml.safe_dump(tools, sort_keys=False))
+    report = expand_tools(root)
+    domain = load_domain(root)
+    generated = [domain.tools[n] for n in report["added"]]
+    assert any(t.kind == "write" for t in generated)
+    forbidden = re.compile(r"price|total|amount|fee|balance|stock|status|state|tier|created_at")
+    hand_written = {c for t in tools if t["kind"] == "write" for c in _written_columns(domain.tools[t["name"]])}
+    for tool in generated:
+        if tool.kind != "write":
+            continue
+        written = _written_columns(tool)
+        assert not {c for c in written if forbidden.search(c)}, (tool.name, written)
+        assert not written & hand_written, (tool.name, "sets what a hand-written tool owns")
+    if name == "retail":  # orders change only while pending: so do their lines
+        item = domain.tools["update_order_item_quantity"]
+        assert "status = 'pending'" in item.sql
+        env = domain.new_session()
+        try:
+            shipped = next(r for r in domain.snapshot["orders"] if r["status"] != "pending")["order_id"]
+            line = next(r for r in domain.snapshot["order_items"] if r["order_id"] == shipped)
+            refused = env.call("c", item.name, {**{k: line[k] for k in ("order_id", "product_id")}, "quantity": 3})
+        finally:
+            env.close()
+        assert refused.is_error
+    write_tasks(root, root / "tasks.generated.yaml", 60, seed=3)
+    domain = load_domain(root)
+    tasks, rubrics = load_tasks(root / "tasks.generated.yaml", domain)
+    person, key = {"retail": ("customers", "customer_id"), "telecom": ("accounts", "account_id")}[name]
+    people = {r["email"]: r[key] for r in domain.snapshot[person]}
+    for task in tasks:
+        email = re.search(r"email (\S+?)\)", task.context)
+        assert email and email.group(1) in people, task.context  # a customer, never a product
+        mine = people[email.group(1)]
+        env = domain.new_session()
+        try:
+            for _, call in rubrics[task.id].gold_calls:
+                output = env.call("g", call.tool, call.args).output
+                rows = output if isinstance(output, list) else [output]
+                assert all(r.get(key, mine) == mine for r in rows), (task.id, call.tool, rows)
+        finally:
+            env.close()
