@@ -38,6 +38,19 @@ def finished_sessions(out: Path) -> int:
             return 0
 
 
+def wait_for_progress(proc: subprocess.Popen[str], out: Path, target: int, bound_s: float = 120.0) -> None:
+    """Wait until `target` sessions are committed (observed in the store, never a fixed sleep);
+    bounded, and failing with the run's stderr if it ends or stalls first."""
+    deadline = time.monotonic() + bound_s
+    while finished_sessions(out) < target:
+        if proc.poll() is not None:
+            raise AssertionError(f"run ended before {target} sessions: {proc.stderr.read() if proc.stderr else ''}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise AssertionError(f"fewer than {target} sessions after {bound_s}s")
+        time.sleep(0.01)
+
+
 def test_sigkill_at_random_points_then_resume_gives_the_uninterrupted_dataset(tmp_path) -> None:
     reference = tmp_path / "reference"
     proc = convosim_run(reference)
@@ -46,13 +59,14 @@ def test_sigkill_at_random_points_then_resume_gives_the_uninterrupted_dataset(tm
     out = tmp_path / "crashy"
     rng = random.Random(7)
     progress = []
-    for attempt in range(3):
-        proc = convosim_run(out, *(["--resume"] if attempt or (out / "run.sqlite").exists() else []))
-        time.sleep(rng.uniform(1.2, 2.4))
+    targets = sorted(rng.sample(range(10, N - 60), 3))  # kill once this many sessions are committed
+    for attempt, target in enumerate(targets):
+        proc = convosim_run(out, *(["--resume"] if attempt else []))
+        wait_for_progress(proc, out, target)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
         progress.append(finished_sessions(out))
-    assert any(0 < n < N for n in progress), f"no kill landed mid-run: {progress}"
+    assert all(t <= n < N for t, n in zip(targets, progress, strict=True)), f"kills at {progress}, targets {targets}"
     proc = convosim_run(out, "--resume")
     assert proc.wait(timeout=180) == 0, proc.stderr.read() if proc.stderr else ""
 
