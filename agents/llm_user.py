@@ -44,7 +44,7 @@ def system_prompt(task: UserTask, rules: UserRules, persona: Persona) -> str:
         context=task.context,
         goal=task.goal,
         subgoals=describe_subgoals(task),
-        rules="\n".join(f"- {text}" for text in rule_texts()),
+        rules="\n".join(f"- {text}" for text in rule_texts(rules)),
         max_subgoals=rules.max_subgoals_per_message,
         persona=f"{persona.verbosity} and {persona.temperament}",
     )

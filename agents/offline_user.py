@@ -128,7 +128,7 @@ class OfflineUserPolicy:
             # Something came back that does not settle our open requests: say so, and ask again.
             return UserAction(content=f"{COMPLAINT} {self._voice(self.in_flight, rephrase=True)}")
         prefix = COMPLAINT if ERROR_PREFIX in reply else self.rng.choice(REACTIONS[(self.temperament, self.verbosity)])
-        return self._next_request(prefix=prefix)
+        return self._next_request(prefix=prefix if self.rules.react_to_every_answer else "")
 
     # --- reading the assistant --------------------------------------------------------------
     def _learn(self, reply: str) -> None:
@@ -198,17 +198,17 @@ class OfflineUserPolicy:
         if not batch:
             if self._all_done():
                 return UserAction(
-                    content=f"{prefix} {self.rng.choice(CLOSINGS[self.verbosity])}",
+                    content=f"{prefix} {self.rng.choice(CLOSINGS[self.verbosity])}".strip(),
                     done=True,
                     end_reason="completed" if not self.failed else "hopeless",
                 )
             return UserAction(
-                content=f"{prefix} I can't go on without the details I asked for. Goodbye.",
+                content=f"{prefix} I can't go on without the details I asked for. Goodbye.".strip(),
                 done=True,
                 end_reason="hopeless",
             )
         self.in_flight = batch
-        return UserAction(content=f"{prefix} {self._voice(batch)}")
+        return UserAction(content=f"{prefix} {self._voice(batch)}".strip())
 
     # --- planning ---------------------------------------------------------------------------
     def _all_done(self) -> bool:

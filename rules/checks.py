@@ -75,13 +75,34 @@ def check_tool_calls(events: list[BaseEvent], tools: dict[str, ToolSpec]) -> lis
     return reasons
 
 
+def subgoals_served(events: list[BaseEvent], rubric: Rubric) -> dict[int, set[int]]:
+    """For each user message (by index), the sub-goals whose gold calls the assistant made in
+    reply to it (up to the next user message): what the message asked for, however it was worded,
+    so the rule holds for an LLM user the phrase book cannot parse. Each gold call is credited
+    once, to the first time it is made."""
+    remaining = list(rubric.gold_calls)
+    served: dict[int, set[int]] = {}
+    current = -1
+    for i, event in enumerate(events):
+        if isinstance(event, UserMessage):
+            current = i
+        elif isinstance(event, ToolCallRequest) and current >= 0:
+            for call in event.calls:
+                match = next((g for g in remaining if g[1].tool == call.name and g[1].args == call.arguments), None)
+                if match is not None:
+                    remaining.remove(match)
+                    served.setdefault(current, set()).add(match[0])
+    return served
+
+
 def check_user_rules(events: list[BaseEvent], rules: UserRules, book: PhraseBook, rubric: Rubric) -> list[Reason]:
     reasons = []
-    user_messages = [e for e in events if isinstance(e, UserMessage)]
-    for message in user_messages:
+    user_messages = [(i, e) for i, e in enumerate(events) if isinstance(e, UserMessage)]
+    served = subgoals_served(events, rubric)
+    for i, message in user_messages:
         if not message.content.strip():
             reasons.append(Reason(code="rule_empty_message", detail={"turn": message.turn}))
-        asked = subgoals_in_message(message.content, book, rubric.gold_calls)
+        asked = subgoals_in_message(message.content, book, rubric.gold_calls) | served.get(i, set())
         if len(asked) > rules.max_subgoals_per_message:
             reasons.append(
                 Reason(
@@ -95,7 +116,7 @@ def check_user_rules(events: list[BaseEvent], rules: UserRules, book: PhraseBook
             )
     if len(user_messages) > rules.max_turns + 1:
         reasons.append(Reason(code="rule_max_turns", detail={"user_turns": len(user_messages)}))
-    if not user_messages or not user_messages[-1].done:
+    if not user_messages or not user_messages[-1][1].done:
         reasons.append(Reason(code="rule_no_end_marker"))
     return reasons
 

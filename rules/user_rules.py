@@ -16,6 +16,8 @@ class UserRules(BaseModel):
     min_subgoals_per_message: int = Field(1, ge=1)
     max_subgoals_per_message: int = Field(2, ge=1)
     join_probability: float = Field(0.25, ge=0, le=1)
+    # React to each answer (acknowledge, correct, complain) before the next request; off, the user
+    # goes straight on: the offline user drops its reactions, an LLM user is not told the rule.
     react_to_every_answer: bool = True
     max_turns: int = Field(30, ge=2)
     max_misunderstandings: int = Field(3, ge=1)
@@ -44,8 +46,15 @@ def defaults() -> dict:
     return yaml.safe_load(text)
 
 
-def rule_texts() -> list[str]:
-    return list(defaults()["texts"])
+REACT_TEXT = "React to every answer"
+
+
+def rule_texts(rules: UserRules | None = None) -> list[str]:
+    """What an LLM user is told: the default texts, less the reaction rule when it is switched off."""
+    texts = list(defaults()["texts"])
+    if rules is not None and not rules.react_to_every_answer:
+        texts = [t for t in texts if not t.startswith(REACT_TEXT)]
+    return texts
 
 
 def default_rules() -> UserRules:

@@ -169,3 +169,40 @@ def test_facts_match_however_the_assistant_writes_them(value, text, told) -> Non
     from convosim.rules.checks import fact_told
 
     assert fact_told(value, text) is told
+
+
+def test_subgoal_rule_holds_for_a_user_the_phrase_book_cannot_parse(retail_dir, retail) -> None:
+    """An LLM user words requests its own way; what the assistant did in reply shows what it asked."""
+    from convosim.environments.tasks import load_tasks
+    from convosim.messages import ToolCall, ToolCallRequest, UserMessage
+    from convosim.rules.checks import check_user_rules
+
+    domain, book = retail
+    _, rubrics = load_tasks(retail_dir / "tasks.yaml", domain)
+    rubric = next(r for r in rubrics.values() if len({k for k, _ in r.gold_calls}) >= 3)
+    common = {"session_id": "s", "turn": 1}
+    said = "hey so basically sort out everything on my list for me pls"
+    asked = UserMessage(id="u", sender="user", recipient="assistant", content=said, **common)
+    calls = tuple(ToolCall(id=f"c{i}", name=g.tool, arguments=g.args) for i, (_, g) in enumerate(rubric.gold_calls))
+    request = ToolCallRequest(id="r", sender="assistant", recipient="tool_executor", calls=calls, **common)
+    bye = UserMessage(id="b", sender="user", recipient="assistant", content="bye", done=True, **common)
+    codes = [r.code for r in check_user_rules([asked, request, bye], UserRules(), book, rubric)]
+    assert codes == ["rule_too_many_subgoals"]
+    one_each = [asked, request.model_copy(update={"calls": calls[:1]}), bye]
+    assert check_user_rules(one_each, UserRules(), book, rubric) == []
+
+
+def test_a_user_told_not_to_react_goes_straight_to_the_next_request(tmp_path, retail_dir) -> None:
+    from convosim.agents.offline_user import REACTIONS
+    from convosim.rules.user_rules import rule_texts
+
+    reactions = {r for options in REACTIONS.values() for r in options}
+    scenario = scenario_for(retail_dir / "scenario.yaml", sessions=20, rules={"react_to_every_answer": False})
+    result = run(scenario, tmp_path / "run")
+    assert result.stats["accepted"] == 20
+    said = [
+        e.content for _, events in transcripts(tmp_path / "run").values() for e in events if e.type == "user_message"
+    ]
+    assert not [s for s in said if any(s.startswith(r) for r in reactions)]
+    assert not any(t.startswith("React to every answer") for t in rule_texts(scenario.rules))
+    assert any(t.startswith("React to every answer") for t in rule_texts(UserRules()))
