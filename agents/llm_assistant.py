@@ -30,10 +30,9 @@ class LLMAssistantPolicy:
         calls = []
         for call in completion.tool_calls:
             try:
-                arguments: dict[str, Any] | str = json.loads(call.arguments or "{}")
+                parsed: Any = json.loads(call.arguments or "{}")
             except json.JSONDecodeError:
-                arguments = call.arguments
-            if not isinstance(arguments, dict | str):
-                arguments = call.arguments
+                parsed = None
+            arguments: dict[str, Any] | str = parsed if isinstance(parsed, dict) else call.arguments
             calls.append(PlannedCall(name=call.name, arguments=arguments))
         return AssistantAction(content=completion.content, tool_calls=tuple(calls))

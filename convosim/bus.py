@@ -21,6 +21,7 @@ from autogen_core import (
     BaseAgent,
     DefaultInterventionHandler,
     DropMessage,
+    InterventionHandler,
     MessageContext,
     SingleThreadedAgentRuntime,
     TopicId,
@@ -106,7 +107,7 @@ class Bus:
     """Owns the runtime; the only module that knows the bus is autogen-core."""
 
     def __init__(self, observer: Observer | None = None, is_live: Callable[[str], bool] | None = None) -> None:
-        handlers = [_Recorder(observer)] if observer is not None else None
+        handlers: list[InterventionHandler] | None = [_Recorder(observer)] if observer is not None else None
         self._runtime = SingleThreadedAgentRuntime(intervention_handlers=handlers)
         self._roles: list[Role] = []
         self.is_live: Callable[[str], bool] = is_live or (lambda _session_id: True)

@@ -117,7 +117,7 @@ app.add_typer(tools_app, name="tools")
 app.add_typer(tasks_app, name="tasks")
 
 
-def _report(report: dict) -> None:
+def _report(report: dict[str, Any]) -> None:
     import json
 
     out.print_json(json.dumps(report, default=str))

@@ -23,6 +23,7 @@ class BaseEvent(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    type: str  # the discriminator: each event class fixes it to its own literal
     id: str
     session_id: str
     turn: int = Field(ge=0)
@@ -166,7 +167,7 @@ EVENT_TYPES: tuple[type[BaseEvent], ...] = (
 
 
 def event_from_json(data: str | bytes) -> BaseEvent:
-    return EVENT_ADAPTER.validate_json(data)  # type: ignore[return-value]
+    return EVENT_ADAPTER.validate_json(data)
 
 
 def event_to_json(event: BaseEvent) -> str:

@@ -59,7 +59,8 @@ class ToolSpec(Frozen):
 
     @property
     def properties(self) -> dict[str, dict[str, Any]]:
-        return self.parameters.get("properties", {})
+        props: dict[str, dict[str, Any]] = self.parameters.get("properties", {})
+        return props
 
     @property
     def required(self) -> tuple[str, ...]:

@@ -91,7 +91,7 @@ def _failing_row(
     try:
         for name, rows in seed.items():
             if name != table:
-                db[name].insert_all(rows)  # type: ignore[union-attr]
+                db[name].insert_all([dict(r) for r in rows])  # type: ignore[union-attr]
                 continue
             for i, row in enumerate(rows):
                 try:
@@ -114,7 +114,7 @@ class TemplateDatabase:
             if table not in tables:
                 raise SeedError(table, None, "table is not in the schema")
             try:
-                db[table].insert_all(rows)  # type: ignore[union-attr]
+                db[table].insert_all([dict(r) for r in rows])  # type: ignore[union-attr]
             except sqlite3.Error as exc:
                 index, message = _failing_row(schema_sql, seed, table)
                 raise SeedError(table, index, message or str(exc)) from exc

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import sqlglot
 from sqlglot import exp
@@ -72,12 +73,14 @@ class Constraints:
         )
 
 
-def _conjuncts(condition: exp.Expression | None) -> list[exp.Expression]:
-    if condition is None:
+def _conjuncts(condition: Any) -> list[exp.Expression]:
+    """The AND-ed conditions of a WHERE clause, each without its parentheses."""
+    if not isinstance(condition, exp.Expression):
         return []
     if isinstance(condition, exp.And):
         return _conjuncts(condition.left) + _conjuncts(condition.right)
-    return [condition.unnest()]
+    unnested = condition.unnest()
+    return [unnested] if isinstance(unnested, exp.Expression) else []
 
 
 def constraints_of(domain: Domain, tables: dict[str, Table], triggered: set[tuple[str, str]]) -> Constraints:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from convosim.environments.domain import Domain
 from convosim.environments.introspect import Column, Table, introspect, referenced_tables, trigger_maintained
@@ -62,8 +62,8 @@ def _key_words(table: Table) -> tuple[str, str]:
 def _spec(
     name: str,
     description: str,
-    kind: str,
-    returns: str,
+    kind: Literal["read", "write"],
+    returns: Literal["one", "many"],
     params: dict[str, dict[str, Any]],
     required: Iterable[str],
     sql: str,
@@ -73,7 +73,7 @@ def _spec(
         name=name,
         description=description,
         kind=kind,
-        returns=returns,  # type: ignore[arg-type]
+        returns=returns,
         parameters={"type": "object", "properties": params, "required": list(required)},
         sql=sql,
         phrasings=tuple(phrasings),

@@ -169,7 +169,7 @@ def judge(ended: SessionEnded, rubric: Rubric, checks: Checks) -> tuple[list[Rea
     the gold replay (final state, fact values, recorded outputs) are skipped: they cannot match.
     """
     grounded = checks.new_environment is not None
-    events = list(ended.transcript)
+    events: list[BaseEvent] = list(ended.transcript)
     reasons: list[Reason] = []
     if ended.reason != "completed":
         reasons.append(Reason(code="not_completed", detail=ended.reason))

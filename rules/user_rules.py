@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 from importlib import resources
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -41,9 +41,10 @@ class Persona(BaseModel):
 
 
 @cache
-def defaults() -> dict:
+def defaults() -> dict[str, Any]:
     text = resources.files("convosim.rules").joinpath("user_behaviour.yaml").read_text(encoding="utf-8")
-    return yaml.safe_load(text)
+    data: dict[str, Any] = yaml.safe_load(text)
+    return data
 
 
 REACT_TEXT = "React to every answer"

@@ -13,6 +13,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import structlog
 
@@ -24,6 +25,7 @@ from convosim.messages import (
     BaseEvent,
     ConversationClosed,
     EndReason,
+    Event,
     SessionEnded,
     SessionFailed,
     SessionStarted,
@@ -92,7 +94,7 @@ class _Supervisor:
                     reason=event.reason,
                     state_hash=state_hash,
                     state_diff=state_diff,
-                    transcript=tuple(live.events),
+                    transcript=tuple(cast(list[Event], live.events)),  # every recorded event is one of them
                 )
             ]
         if isinstance(event, SessionFailed):
@@ -136,7 +138,6 @@ class Engine:
                         detail=tripped,
                     )
                 )
-        return True
 
     def _limit_tripped(self, live: _Live, event: BaseEvent) -> str | None:
         if isinstance(event, ToolResult):

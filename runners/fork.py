@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from convosim import logs
-from convosim.agents.assistant import AssistantRole
-from convosim.agents.offline_user import OfflineUserPolicy
 from convosim.agents.policies import (
     AssistantAction,
     AssistantObservation,
@@ -27,17 +25,15 @@ from convosim.agents.policies import (
     UserObservation,
     UserPolicy,
 )
-from convosim.agents.user import UserSimulator
 from convosim.config import Scenario, deep_merge
 from convosim.environments.domain import load_domain
-from convosim.environments.phrasing import PhraseBook
 from convosim.environments.tasks import load_tasks
 from convosim.errors import ConvosimError
 from convosim.llm.usage import UsageMeter
 from convosim.messages import AssistantMessage, ToolCallRequest, UserMessage
 from convosim.runners.engine import Engine, SessionSpec
 from convosim.runners.replay import Recording, load_recording, open_store
-from convosim.runners.roles import build_roles, derived_seed
+from convosim.runners.roles import PolicyHooks, build_roles, derived_seed
 from convosim.runners.run import export
 
 ROLES = ("user", "assistant", "tool_executor", "validator")
@@ -132,24 +128,15 @@ async def _fork(recording: Recording, scenario: Scenario, from_turn: int) -> For
     users, actions = _recorded_actions(recording)
     meter = UsageMeter()
     engine = Engine(domain, scenario.limits, meter)
-    roles = build_roles(scenario, domain, rubrics, engine.environment_of, meter)
-    base_user, base_assistant = roles.factories["user"], roles.factories["assistant"]
-
-    def user(sid: str) -> UserSimulator:
-        role = base_user(sid)
-        if scenario.roles.user.policy == "offline":  # the parent's seed: the same user, in the same state
-            seed = derived_seed(scenario.seed, parent)
-            role.policy = OfflineUserPolicy(PhraseBook(domain.tools), scenario.rules, scenario.persona, seed)
-        role.policy = ReplayedUser(users, from_turn, role.policy, warm=scenario.roles.user.policy == "offline")
-        return role
-
-    def assistant(sid: str) -> AssistantRole:
-        role = base_assistant(sid)
-        warm = scenario.roles.assistant.policy == "offline"
-        role.policy = ReplayedAssistant(actions, from_turn, role.policy, warm=warm)
-        return role
-
-    await engine.start({**roles.factories, "user": user, "assistant": assistant})
+    hooks = PolicyHooks(
+        user_seed=lambda _sid: derived_seed(scenario.seed, parent),  # the parent's user, in the same state
+        wrap_user=lambda p: ReplayedUser(users, from_turn, p, warm=scenario.roles.user.policy == "offline"),
+        wrap_assistant=lambda p: ReplayedAssistant(
+            actions, from_turn, p, warm=scenario.roles.assistant.policy == "offline"
+        ),
+    )
+    roles = build_roles(scenario, domain, rubrics, engine.environment_of, meter, hooks)
+    await engine.start(roles.factories)
     started = time.time()
     try:
         outcome = await engine.run_session(

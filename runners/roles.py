@@ -40,6 +40,16 @@ def derived_seed(*parts: object) -> int:
     return int(hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:16], 16)
 
 
+@dataclass(frozen=True)
+class PolicyHooks:
+    """How a caller adapts the policies a scenario picks without reaching into any agent: a fork
+    replays its parent's recorded turns around them, and plays the parent's offline user."""
+
+    user_seed: Callable[[str], int] | None = None  # the offline user's seed for a session id
+    wrap_user: Callable[[UserPolicy], UserPolicy] | None = None
+    wrap_assistant: Callable[[AssistantPolicy], AssistantPolicy] | None = None
+
+
 @dataclass
 class Roles:
     factories: dict[Role, RoleFactory]
@@ -74,7 +84,9 @@ def build_roles(
     rubrics: Mapping[str, Rubric],
     environment_of: Callable[[str], SessionEnvironment],
     meter: UsageMeter,
+    hooks: PolicyHooks | None = None,
 ) -> Roles:
+    hooks = hooks or PolicyHooks()
     book = PhraseBook(domain.tools)
     tools_openai = domain.openai_tools()
     cache = ResponseCache(scenario.cache) if scenario.cache is not None else None
@@ -103,8 +115,10 @@ def build_roles(
         if cfg.user.policy == "llm":
             policy = LLMUserPolicy(client_for(cfg.user), session_id, scenario.rules, scenario.persona)
         else:
-            seed = derived_seed(scenario.seed, session_id)
+            seed = hooks.user_seed(session_id) if hooks.user_seed else derived_seed(scenario.seed, session_id)
             policy = OfflineUserPolicy(book, scenario.rules, scenario.persona, seed)
+        if hooks.wrap_user is not None:
+            policy = hooks.wrap_user(policy)
         return UserSimulator(session_id, policy, scenario.rules)
 
     def assistant(session_id: str) -> AssistantRole:
@@ -113,6 +127,8 @@ def build_roles(
             policy = LLMAssistantPolicy(client_for(cfg.assistant), session_id)
         else:
             policy = OfflineAssistantPolicy(book)
+        if hooks.wrap_assistant is not None:
+            policy = hooks.wrap_assistant(policy)
         return AssistantRole(session_id, policy, domain.policy, tools_openai, scenario.limits.max_tool_calls_per_turn)
 
     def tool_executor(session_id: str) -> ToolExecutorRole:

@@ -48,7 +48,9 @@ async def serve() -> None:
         sid = request["session_id"]
         user = users.get(sid)
         if user is None:
-            user = users[sid] = factory(sid)  # type: ignore[assignment]
+            made = factory(sid)
+            assert isinstance(made, UserSimulator)
+            user = users[sid] = made
         handled += 1
         try:
             events = await user.handle(event_from_json(json.dumps(request["event"])))

@@ -23,7 +23,7 @@ AGENTS: list[str | None] = [None, "user", "assistant", "tool_executor", "validat
 
 class ReplayApp(App[None]):
     TITLE = "convosim replay"
-    BINDINGS: ClassVar[list[Binding]] = [
+    BINDINGS: ClassVar[list[Binding | tuple[str, str] | tuple[str, str, str]]] = [
         Binding("right,n", "next_turn", "Next turn"),
         Binding("left,p", "previous_turn", "Previous turn"),
         Binding("a", "cycle_agent", "Agent filter"),

@@ -36,7 +36,8 @@ class ResponseCache:
             self.misses += 1
             return None
         self.hits += 1
-        return json.loads(row[0])
+        reply: dict[str, Any] = json.loads(row[0])
+        return reply
 
     def put(self, key: str, model: str, response: dict[str, Any]) -> None:
         self.conn.execute(

@@ -70,10 +70,10 @@ class _Resumable:
     MAX_STATES = 20_000  # a long-lived server keeps only the most recent conversations' states
 
     def __init__(self) -> None:
-        self.states: OrderedDict[str, tuple[Any, Any]] = OrderedDict()  # prefix hash -> (policy, its reply)
+        self.states: OrderedDict[str, tuple[Any, ChatReply]] = OrderedDict()  # prefix hash -> (policy, its reply)
         self.lock = threading.Lock()
 
-    def answered(self, hashes: list[str]) -> Any | None:
+    def answered(self, hashes: list[str]) -> ChatReply | None:
         """The reply already given to exactly this conversation (a twin session, or a retry)."""
         with self.lock:
             hit = self.states.get(hashes[-1])
