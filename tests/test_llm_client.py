@@ -117,3 +117,88 @@ def test_simulated_tool_gives_up_with_a_tool_error() -> None:
         client, _ = client_for(server)
         output, is_error = asyncio.run(ToolSimulator(client, "s").run(ORDER_TOOL, {"id": 3}))
     assert is_error and "did not match the tool's schema" in output["error"]
+
+
+@TRANSPORTS
+@pytest.mark.parametrize("kind", ["rate_limit", "not_json"])
+def test_date_form_retry_after_and_a_non_json_body_are_retried_by_both_transports(kind, transport) -> None:
+    responses = iter([kind, None, None])
+
+    class FirstFails(FaultPlan):
+        def draw(self) -> str | None:
+            return next(responses)
+
+    with ScriptedChatServer(HELLO, faults=FirstFails(retry_after_s=0.0, retry_after_date=True)) as server:
+        client, meter = client_for(server, max_retries=2, transport=transport)
+        assert ask(client) == "hello"
+        assert server.request_count == 2
+    usage = meter.by_session["s"]["assistant"]
+    assert usage.retries == 1 and usage.calls == 2 and usage.failed_calls == 0
+
+
+def test_retry_after_reads_seconds_and_http_dates() -> None:
+    from email.utils import formatdate
+
+    from convosim.llm.transports import retry_after_seconds
+
+    now = 1_800_000_000.0
+    assert retry_after_seconds("2", now) == 2.0
+    assert retry_after_seconds(formatdate(now + 5, usegmt=True), now) == 5.0
+    assert retry_after_seconds(formatdate(now - 5, usegmt=True), now) == 0.0  # already past: no wait
+    assert retry_after_seconds("3600", now) == 60.0  # capped
+    assert retry_after_seconds("soon", now) is None and retry_after_seconds(None, now) is None
+
+
+@pytest.mark.parametrize(
+    ("body", "content", "arguments", "tokens"),
+    [
+        ({"choices": [{"message": {"content": [{"type": "text", "text": "hi"}]}}]}, "hi", None, 0),
+        (
+            {
+                "choices": [
+                    {"message": {"tool_calls": [{"id": "a", "function": {"name": "f", "arguments": {"x": 1}}}]}}
+                ],
+                "usage": {"prompt_tokens": "12", "completion_tokens": 3.0},
+            },
+            None,
+            '{"x": 1}',
+            15,
+        ),
+        ({"choices": [{"message": {"content": "ok"}}], "usage": {"prompt_tokens": "many"}}, "ok", None, 0),
+    ],
+)
+def test_openai_bodies_in_odd_shapes_are_read(body, content, arguments, tokens) -> None:
+    from convosim.llm.transports import reply_from_openai_json
+
+    reply = reply_from_openai_json(body)
+    assert reply is not None and reply.content == content
+    assert (reply.tool_calls[0].arguments if reply.tool_calls else None) == arguments
+    assert reply.prompt_tokens + reply.completion_tokens == tokens
+
+
+def test_a_top_level_array_is_a_malformed_reply_to_retry() -> None:
+    from convosim.llm.transports import Retryable, reply_from_openai_json
+
+    with pytest.raises(Retryable, match="malformed"):
+        reply_from_openai_json([{"choices": []}])
+
+
+def test_function_transport_goes_through_the_same_retries_and_accounting() -> None:
+    """An in-process model: no server, no network, behaviour stated as a function."""
+    from convosim.llm.transports import FunctionTransport, Reply
+
+    replies = iter([Reply(content="", tool_calls=[]), Reply(content="pong", tool_calls=[], prompt_tokens=4)])
+    transport = FunctionTransport(lambda messages, params: next(replies))
+    meter = UsageMeter()
+    client = LLMClient(ModelConfig(model="fn/echo", max_retries=2), meter, transport=transport)
+
+    async def once() -> str | None:
+        try:
+            reply = await client.complete([{"role": "user", "content": "ping"}], session_id="s", role="user")
+            return reply.content
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(once()) == "pong"
+    usage = meter.by_session["s"]["user"]
+    assert transport.calls == 2 and usage.retries == 1 and usage.calls == 2 and usage.prompt_tokens == 4

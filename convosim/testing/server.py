@@ -10,6 +10,7 @@ choices) are injected by a seeded plan so a faulty run is reproducible.
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import inspect
 import json
 import random
@@ -32,6 +33,7 @@ class ChatReply:
 
 Responder = Callable[[dict[str, Any]], ChatReply | Awaitable[ChatReply]]
 FAULT_KINDS = ("rate_limit", "server_error", "hang", "malformed_args", "unknown_tool", "empty_choices")
+EXTRA_FAULTS = ("not_json",)  # drawn only when asked for by name
 
 
 @dataclass
@@ -41,10 +43,11 @@ class FaultPlan:
     rates: dict[str, float] = field(default_factory=dict)
     seed: int = 0
     retry_after_s: float = 0.05
+    retry_after_date: bool = False  # send Retry-After as an HTTP-date (RFC 9110 allows both forms)
     hang_s: float = 30.0
 
     def __post_init__(self) -> None:
-        unknown = set(self.rates) - set(FAULT_KINDS)
+        unknown = set(self.rates) - set(FAULT_KINDS) - set(EXTRA_FAULTS)
         if unknown:
             raise ValueError(f"unknown fault kinds: {sorted(unknown)}")
         self._rng = random.Random(self.seed)
@@ -107,6 +110,11 @@ class ScriptedChatServer:
             return self._count
 
     # --- HTTP -------------------------------------------------------------------------------
+    def _retry_after(self) -> str:
+        if self.faults.retry_after_date:
+            return email.utils.formatdate(time.time() + self.faults.retry_after_s, usegmt=True)
+        return f"{self.faults.retry_after_s:g}"
+
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
         with self._lock:
@@ -123,10 +131,12 @@ class ScriptedChatServer:
             return web.json_response(
                 {"error": {"message": "rate limited", "type": "rate_limit_error", "code": "rate_limit"}},
                 status=429,
-                headers={"Retry-After": f"{self.faults.retry_after_s:g}"},
+                headers={"Retry-After": self._retry_after()},
             )
         if fault == "server_error":
             return web.json_response({"error": {"message": "boom", "type": "server_error"}}, status=500)
+        if fault == "not_json":
+            return web.Response(text="<html>502 Bad Gateway</html>", content_type="text/html")
         if fault == "hang":
             await asyncio.sleep(self.faults.hang_s)
         model = str(body.get("model", ""))
