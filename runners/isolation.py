@@ -15,14 +15,16 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from convosim.llm.usage import Usage, UsageMeter
 from convosim.messages import BaseEvent, event_from_json
 
 
 class UserHost:
     """The channel to the user host process."""
 
-    def __init__(self, scenario: dict[str, Any]) -> None:
+    def __init__(self, scenario: dict[str, Any], meter: UsageMeter | None = None) -> None:
         self.scenario = scenario
+        self.meter = meter  # where the host's LLM usage is counted, as if the user ran here
         self.pid: int | None = None
         self._proc: asyncio.subprocess.Process | None = None
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
@@ -68,6 +70,9 @@ class UserHost:
 
     async def call(self, session_id: str, event: BaseEvent) -> list[BaseEvent]:
         reply = await self.request({"op": "event", "session_id": session_id, "event": event.model_dump(mode="json")})
+        if self.meter is not None:
+            for role, usage in (reply.get("usage") or {}).items():
+                self.meter.record(session_id, role, Usage(**usage))
         if "error" in reply:
             raise RuntimeError(f"user host: {reply['error']}")
         return [event_from_json(json.dumps(e)) for e in reply["events"]]

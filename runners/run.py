@@ -147,7 +147,7 @@ async def _run_local(
     engine = Engine(domain, scenario.limits, meter)
     roles = build_roles(scenario, domain, rubrics, engine.environment_of, meter)
     factories = {**roles.factories, **overrides}
-    host = UserHost(recorded) if "user" in scenario.isolate else None
+    host = UserHost(recorded, meter) if "user" in scenario.isolate else None
     if host is not None:
         await host.start()
         factories["user"] = lambda sid: RemoteUser(sid, host)

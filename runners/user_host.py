@@ -13,6 +13,7 @@ import asyncio
 import json
 import os
 import sys
+from dataclasses import asdict
 from typing import Any
 
 from convosim.agents.user import UserSimulator
@@ -34,7 +35,8 @@ async def serve() -> None:
     config = json.loads(await reader.readline())
     scenario = Scenario.model_validate(config["scenario"])
     domain = load_domain(scenario.domain)
-    factory = build_roles(scenario, domain, {}, _no_environment, UsageMeter()).factories["user"]
+    meter = UsageMeter()
+    factory = build_roles(scenario, domain, {}, _no_environment, meter).factories["user"]
     users: dict[str, UserSimulator] = {}
     handled = 0
     out = sys.stdout
@@ -54,9 +56,11 @@ async def serve() -> None:
         handled += 1
         try:
             events = await user.handle(event_from_json(json.dumps(request["event"])))
-            send({"id": request["id"], "events": [e.model_dump(mode="json") for e in events]})
+            usage = {role: asdict(u) for role, u in meter.pop(sid).items()}  # this reply's share: counted once
+            send({"id": request["id"], "events": [e.model_dump(mode="json") for e in events], "usage": usage})
         except Exception as exc:  # the caller turns this into SessionFailed, like any handler error
-            send({"id": request["id"], "error": repr(exc)})
+            usage = {role: asdict(u) for role, u in meter.pop(sid).items()}  # failed calls are billed too
+            send({"id": request["id"], "error": repr(exc), "usage": usage})
 
     send({"ready": os.getpid()})
     tasks: set[asyncio.Task[None]] = set()

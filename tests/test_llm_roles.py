@@ -191,3 +191,18 @@ def test_live_provider_smoke(tmp_path, retail_dir) -> None:
     roles = {"assistant": {"policy": "llm", "model": model, "temperature": 0}}
     result = run(scenario_for(retail_dir / "scenario.yaml", sessions=2, roles=roles), tmp_path / "run")
     assert result.stats["sessions"] == 2 and result.stats["failed"] == 0
+
+
+def test_an_isolated_llm_user_counts_the_same_usage_as_in_process(tmp_path, retail_dir, server) -> None:
+    """The user host sends its LLM usage back with each reply: nothing billed goes uncounted."""
+    runs = {}
+    for name, isolate in (("in", []), ("iso", ["user"])):
+        scenario = llm_scenario(
+            retail_dir, server.base_url, roles=("user",), sessions=4, concurrency=4, isolate=isolate
+        )
+        runs[name] = run(scenario, tmp_path / name).stats
+    inproc, isolated = runs["in"]["llm_usage"]["user"], runs["iso"]["llm_usage"]["user"]
+    assert inproc["calls"] > 0 and "user_host" in runs["iso"]
+    for key in ("calls", "prompt_tokens", "completion_tokens", "failed_calls", "retries"):
+        assert isolated[key] == inproc[key], key
+    assert (tmp_path / "iso" / "dataset.jsonl").read_bytes() == (tmp_path / "in" / "dataset.jsonl").read_bytes()
