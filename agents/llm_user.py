@@ -18,7 +18,7 @@ from convosim.agents.policies import UserAction, UserObservation
 from convosim.agents.prompts import render
 from convosim.environments.phrasing import render_value
 from convosim.llm.client import LLMClient
-from convosim.models import REF_PATTERN, UserTask
+from convosim.models import Ref, UserTask
 from convosim.rules.user_rules import Persona, UserRules, rule_texts
 
 CONFIRMATION_REQUEST = re.compile(r"\b(confirm|shall i|should i|go ahead|proceed)\b[^.?!]*\?", re.IGNORECASE)
@@ -30,8 +30,8 @@ def describe_subgoals(task: UserTask) -> str:
         details = []
         for request in subgoal.requests:
             for name, value in request.args.items():
-                m = REF_PATTERN.match(value) if isinstance(value, str) else None
-                shown = f"the {m.group(2).replace('_', ' ')} the assistant tells you" if m else render_value(value)
+                ref = Ref.parse(value)
+                shown = f"the {ref.field.replace('_', ' ')} the assistant tells you" if ref else render_value(value)
                 details.append(f"{name.replace('_', ' ')}: {shown}")
         suffix = f" (details: {'; '.join(details)})" if details else ""
         lines.append(f"{k}. {subgoal.description}{suffix}")

@@ -30,7 +30,7 @@ from convosim.agents.offline_language import (
 from convosim.agents.policies import UserAction, UserObservation
 from convosim.environments.phrasing import PhraseBook, Phrasing, convert, render_value, slot_pattern
 from convosim.environments.sql_checks import written_parameters
-from convosim.models import REF_PATTERN, ToolRequest, ToolSpec, UserTask
+from convosim.models import Ref, ToolRequest, ToolSpec, UserTask
 from convosim.rules.user_rules import Persona, UserRules
 
 REACTIONS = {
@@ -138,9 +138,9 @@ class OfflineUserPolicy:
         for sg in self.task.subgoals:
             for req in sg.requests:
                 for value in req.args.values():
-                    m = REF_PATTERN.match(value) if isinstance(value, str) else None
-                    if m:
-                        wanted.setdefault(int(m.group(1)), set()).add(m.group(2))
+                    ref = Ref.parse(value)
+                    if ref:
+                        wanted.setdefault(ref.subgoal, set()).add(ref.field)
         open_subgoals = {f.subgoal for f in self.in_flight}
         for k in open_subgoals & set(wanted):
             for name, raw in heard_values(reply, sorted(wanted[k])).items():
@@ -219,9 +219,9 @@ class OfflineUserPolicy:
         tool = self.tools[request.tool]
         args: dict[str, Any] = {}
         for name, value in request.args.items():
-            m = REF_PATTERN.match(value) if isinstance(value, str) else None
-            if m:
-                raw = self.heard.get((int(m.group(1)), m.group(2)))
+            ref = Ref.parse(value)
+            if ref:
+                raw = self.heard.get((ref.subgoal, ref.field))
                 if raw is None:
                     return None
                 value = convert(raw, tool.properties[name])

@@ -8,6 +8,7 @@ The split between `Task` (the whole truth, seen by the runner and validator) and
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -18,6 +19,28 @@ Role = Literal["runner", "user", "assistant", "tool_executor", "validator", "sup
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 REF_PATTERN = re.compile(r"^\$\{(\d+)\.([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+
+@dataclass(frozen=True)
+class Ref:
+    """A task argument `${K.field}`: the value of `field` in sub-goal K's output (K from 1), which
+    the user only learns from the assistant's answer. Parsed here and nowhere else."""
+
+    subgoal: int
+    field: str
+
+    @classmethod
+    def parse(cls, value: Any) -> Ref | None:
+        m = REF_PATTERN.match(value) if isinstance(value, str) else None
+        return cls(int(m.group(1)), m.group(2)) if m else None
+
+    @staticmethod
+    def looks_like(value: Any) -> bool:
+        """Template syntax that is not a well-formed reference (`${three.reason}`): an error."""
+        return isinstance(value, str) and "${" in value and REF_PATTERN.match(value) is None
+
+    def __str__(self) -> str:
+        return f"${{{self.subgoal}.{self.field}}}"
 
 
 class Frozen(BaseModel):

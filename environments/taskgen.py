@@ -23,7 +23,7 @@ from convosim.environments.introspect import introspect
 from convosim.environments.ownership import ownership
 from convosim.environments.tasks import build_rubric
 from convosim.environments.tools import ToolError, run_tool
-from convosim.models import Task, ToolSpec
+from convosim.models import Ref, Task, ToolSpec
 
 
 @dataclass
@@ -206,7 +206,7 @@ class TaskSampler:
         for name, value in args.items():
             origin = source.get(name) if name in self.keys[tool.name] else None  # new values are never refs
             speakable = isinstance(value, int) or (isinstance(value, str) and "," not in value and len(value) < 40)
-            shown[name] = f"${{{origin}.{name}}}" if origin is not None and speakable else value
+            shown[name] = str(Ref(origin, name)) if origin is not None and speakable else value
         first = output[0] if isinstance(output, list) and output else output
         facts = [
             n

@@ -16,7 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 from convosim.environments.domain import Domain
 from convosim.environments.tools import argument_errors
 from convosim.errors import ConvosimError, from_validation_error
-from convosim.models import REF_PATTERN, Fact, Rubric, Task, ToolRequest
+from convosim.models import Fact, Ref, Rubric, Task, ToolRequest
 from convosim.yamlio import load_data
 
 _TASKS = TypeAdapter(list[Task])
@@ -36,11 +36,11 @@ def resolve_args(args: dict[str, Any], outputs_by_subgoal: dict[int, list[Any]])
     """Replace `${K.field}` references with values from sub-goal K's outputs."""
     resolved = {}
     for key, value in args.items():
-        match = REF_PATTERN.match(value) if isinstance(value, str) else None
-        if match is None and isinstance(value, str) and "${" in value:
+        ref = Ref.parse(value)
+        if Ref.looks_like(value):
             raise KeyError(f"argument {key}: {value!r} is not a reference: write ${{K.field}}, K a sub-goal number")
-        if match:
-            k, name = int(match.group(1)), match.group(2)
+        if ref:
+            k, name = ref.subgoal, ref.field
             found, val = field_value(outputs_by_subgoal.get(k, []), name)
             if not found:
                 raise KeyError(f"argument {key}: ${{{k}.{name}}} has no value (no such output field in sub-goal {k})")
