@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import cast
 
 import structlog
@@ -20,11 +19,10 @@ import structlog
 from convosim.bus import Bus, RoleFactory
 from convosim.config import Limits
 from convosim.environments.domain import Domain, SessionEnvironment
-from convosim.llm.usage import Usage, UsageMeter
+from convosim.llm.usage import UsageMeter
 from convosim.messages import (
     BaseEvent,
     ConversationClosed,
-    EndReason,
     Event,
     SessionEnded,
     SessionFailed,
@@ -32,40 +30,10 @@ from convosim.messages import (
     ToolResult,
     Verdict,
 )
-from convosim.models import Role, Task
+from convosim.models import Role
+from convosim.runners.session import Session, SessionOutcome, SessionSpec
 
 log = structlog.get_logger("convosim.engine")
-
-
-@dataclass(frozen=True)
-class SessionSpec:
-    idx: int
-    session_id: str
-    task: Task
-    trial: int
-
-
-@dataclass
-class SessionOutcome:
-    spec: SessionSpec
-    status: str  # accepted | rejected | failed
-    end_reason: EndReason | None
-    verdict: Verdict | None
-    events: list[BaseEvent]
-    started_at: float
-    error: str | None = None
-    usage: dict[str, Usage] = field(default_factory=dict)
-
-
-@dataclass
-class _Live:
-    spec: SessionSpec
-    environment: SessionEnvironment
-    done: asyncio.Future[tuple[str, EndReason | None, Verdict | None, str | None]]
-    events: list[BaseEvent] = field(default_factory=list)
-    end_reason: EndReason | None = None
-    ended: bool = False
-    tool_errors: int = 0
 
 
 class _Supervisor:
@@ -112,7 +80,7 @@ class Engine:
         self.query_timeout = limits.query_timeout_s
         self.meter = meter
         self.on_release: list[Callable[[str], None]] = []  # e.g. tell an isolated role's host
-        self.live: dict[str, _Live] = {}
+        self.live: dict[str, Session] = {}  # the sessions on the bus now, by id
         self.bus = Bus(observer=self._record, is_live=lambda sid: sid in self.live)
 
     def environment_of(self, session_id: str) -> SessionEnvironment:
@@ -139,7 +107,7 @@ class Engine:
                     )
                 )
 
-    def _limit_tripped(self, live: _Live, event: BaseEvent) -> str | None:
+    def _limit_tripped(self, live: Session, event: BaseEvent) -> str | None:
         if isinstance(event, ToolResult):
             live.tool_errors += sum(1 for r in event.results if r.is_error)
             if live.tool_errors > self.limits.max_tool_errors:
@@ -160,7 +128,7 @@ class Engine:
     async def run_session(self, spec: SessionSpec) -> SessionOutcome:
         started = time.time()
         loop = asyncio.get_running_loop()
-        live = _Live(spec, self.domain.new_session(self.query_timeout), loop.create_future())
+        live = Session(spec, self.domain.new_session(self.query_timeout), loop.create_future())
         self.live[spec.session_id] = live
         structlog.contextvars.bind_contextvars(session_id=spec.session_id, agent="runner")
         try:

@@ -29,12 +29,12 @@ from convosim.config import Scenario, deep_merge
 from convosim.environments.domain import load_domain
 from convosim.environments.tasks import load_tasks
 from convosim.errors import ConvosimError
-from convosim.llm.usage import UsageMeter
 from convosim.messages import AssistantMessage, ToolCallRequest, UserMessage
-from convosim.runners.engine import Engine, SessionSpec
 from convosim.runners.replay import Recording, load_recording, open_store
-from convosim.runners.roles import PolicyHooks, build_roles, derived_seed
+from convosim.runners.roles import PolicyHooks, derived_seed
 from convosim.runners.run import export
+from convosim.runners.session import SessionSpec
+from convosim.runners.session_factory import SessionFactory
 
 ROLES = ("user", "assistant", "tool_executor", "validator")
 
@@ -126,8 +126,6 @@ async def _fork(recording: Recording, scenario: Scenario, from_turn: int) -> For
     child = f"{parent}-k{from_turn}-{forks + 1}"
     idx = 1 + max(r["idx"] for r in sessions)
     users, actions = _recorded_actions(recording)
-    meter = UsageMeter()
-    engine = Engine(domain, scenario.limits, meter)
     hooks = PolicyHooks(
         user_seed=lambda _sid: derived_seed(scenario.seed, parent),  # the parent's user, in the same state
         wrap_user=lambda p: ReplayedUser(users, from_turn, p, warm=scenario.roles.user.policy == "offline"),
@@ -135,16 +133,9 @@ async def _fork(recording: Recording, scenario: Scenario, from_turn: int) -> For
             actions, from_turn, p, warm=scenario.roles.assistant.policy == "offline"
         ),
     )
-    roles = build_roles(scenario, domain, rubrics, engine.environment_of, meter, hooks)
-    await engine.start(roles.factories)
     started = time.time()
-    try:
-        outcome = await engine.run_session(
-            SessionSpec(idx=idx, session_id=child, task=task, trial=recording.session["trial"])
-        )
-    finally:
-        await engine.stop()
-        await roles.aclose()
+    async with SessionFactory(scenario, domain, rubrics, hooks=hooks) as factory:
+        outcome = await factory.run(SessionSpec(idx=idx, session_id=child, task=task, trial=recording.session["trial"]))
     try:
         store.write_session(
             run_id=recording.session["run_id"],

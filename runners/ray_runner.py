@@ -19,7 +19,7 @@ from convosim.errors import ConvosimError
 from convosim.llm.usage import Usage
 from convosim.messages import Verdict, event_from_json
 from convosim.models import Task
-from convosim.runners.engine import SessionOutcome, SessionSpec
+from convosim.runners.session import SessionOutcome, SessionSpec
 
 
 def outcome_to_json(outcome: SessionOutcome) -> dict[str, Any]:
@@ -64,24 +64,19 @@ class ShardWorker:
         self.scenario = Scenario.model_validate(scenario)
         self.domain, tasks, self.rubrics = load_inputs(self.scenario)
         self.tasks = {t.id: t for t in tasks}
-        self.engine: Any = None
+        self.sessions: Any = None  # a started SessionFactory, for the actor's lifetime
 
     async def _start(self) -> None:
-        from convosim.llm.usage import UsageMeter
-        from convosim.runners.engine import Engine
-        from convosim.runners.roles import build_roles
+        from convosim.runners.session_factory import SessionFactory
 
-        meter = UsageMeter()
-        self.engine = Engine(self.domain, self.scenario.limits, meter)
-        roles = build_roles(self.scenario, self.domain, self.rubrics, self.engine.environment_of, meter)
-        await self.engine.start(roles.factories)
+        self.sessions = await SessionFactory(self.scenario, self.domain, self.rubrics).__aenter__()
 
     async def run(self, batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        if self.engine is None:
+        if self.sessions is None:
             await self._start()
         specs = [SessionSpec(s["idx"], s["session_id"], self.tasks[s["task_id"]], s["trial"]) for s in batch]
         done: list[dict[str, Any]] = []
-        await self.engine.run_all(specs, self.scenario.concurrency, lambda o: done.append(outcome_to_json(o)))
+        await self.sessions.run_all(specs, self.scenario.concurrency, lambda o: done.append(outcome_to_json(o)))
         return done
 
     def pid(self) -> int:

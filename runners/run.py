@@ -22,15 +22,14 @@ from convosim.config import Scenario
 from convosim.environments.domain import Domain, load_domain
 from convosim.environments.tasks import load_tasks
 from convosim.errors import ConvosimError
-from convosim.llm.usage import UsageMeter
 from convosim.models import Role, Rubric, Task
-from convosim.runners.engine import Engine, SessionOutcome, SessionSpec
 from convosim.runners.export import AtomicJsonl, openai_messages
 from convosim.runners.inspect import run_stats
-from convosim.runners.isolation import RemoteUser, UserHost
 from convosim.runners.ray_runner import run_on_ray
-from convosim.runners.roles import build_roles, derived_seed
+from convosim.runners.roles import derived_seed
 from convosim.runners.row_checks import RowChecks
+from convosim.runners.session import SessionOutcome, SessionSpec
+from convosim.runners.session_factory import SessionFactory
 from convosim.runners.stats import RunTally, turn_counts
 from convosim.runners.store import STORE_NAME, RunStore
 
@@ -138,34 +137,13 @@ async def _run_local(
     domain: Domain,
     rubrics: dict[str, Rubric],
     overrides: dict[Role, RoleFactory],
-    recorded: dict[str, Any],
     todo: list[SessionSpec],
     on_outcome: Callable[[SessionOutcome], None],
 ) -> dict[str, Any]:
     """This process's own engine (the default runner); returns extra numbers for stats.json."""
-    meter = UsageMeter()
-    engine = Engine(domain, scenario.limits, meter)
-    roles = build_roles(scenario, domain, rubrics, engine.environment_of, meter)
-    factories = {**roles.factories, **overrides}
-    host = UserHost(recorded, meter) if "user" in scenario.isolate else None
-    if host is not None:
-        await host.start()
-        factories["user"] = lambda sid: RemoteUser(sid, host)
-        engine.on_release.append(host.release)
-    await engine.start(factories)
-    extra: dict[str, Any] = {}
-    try:
-        await engine.run_all(todo, scenario.concurrency, on_outcome)
-        if host is not None:
-            host_stats = await host.stats()
-            extra["user_host"] = {"pid": host_stats["pid"], "events_handled": host_stats["handled"]}
-    finally:
-        await engine.stop()
-        await roles.aclose()
-        if host is not None:
-            await host.stop()
-    extra["llm_requests_sent"] = roles.requests_sent()
-    return extra
+    async with SessionFactory(scenario, domain, rubrics, overrides=overrides) as sessions:
+        await sessions.run_all(todo, scenario.concurrency, on_outcome)
+        return await sessions.numbers()
 
 
 async def _run(
@@ -250,7 +228,7 @@ async def _run(
                 recorded, todo, {t.id: t for t in tasks}, on_outcome, scenario.ray_workers, scenario.ray_address
             )
         else:
-            extra.update(await _run_local(scenario, domain, rubrics, overrides, recorded, todo, on_outcome))
+            extra.update(await _run_local(scenario, domain, rubrics, overrides, todo, on_outcome))
     wall = time.perf_counter() - started
     exported = export(store, run_id, domain, out_dir)
     if done:  # a resumed run: its numbers cover every session, not only this invocation's

@@ -19,13 +19,8 @@ from typing import Any
 from convosim.agents.user import UserSimulator
 from convosim.config import Scenario
 from convosim.environments.domain import load_domain
-from convosim.llm.usage import UsageMeter
 from convosim.messages import event_from_json
-from convosim.runners.roles import build_roles
-
-
-def _no_environment(session_id: str) -> Any:
-    raise RuntimeError("the user host has no environments")
+from convosim.runners.session_factory import SessionFactory
 
 
 async def serve() -> None:
@@ -35,8 +30,9 @@ async def serve() -> None:
     config = json.loads(await reader.readline())
     scenario = Scenario.model_validate(config["scenario"])
     domain = load_domain(scenario.domain)
-    meter = UsageMeter()
-    factory = build_roles(scenario, domain, {}, _no_environment, meter).factories["user"]
+    sessions = SessionFactory(scenario, domain, {})
+    meter = sessions.meter
+    factory = sessions.user_role()
     users: dict[str, UserSimulator] = {}
     handled = 0
     out = sys.stdout

@@ -198,24 +198,19 @@ def test_finished_sessions_leave_nothing_behind(retail_dir) -> None:
     import asyncio
 
     from convosim.config import load_scenario
-    from convosim.llm.usage import UsageMeter
-    from convosim.runners.engine import Engine
-    from convosim.runners.roles import build_roles
     from convosim.runners.run import load_inputs, session_specs
+    from convosim.runners.session_factory import SessionFactory
 
     scenario = load_scenario(retail_dir / "scenario.yaml", {"sessions": 120, "concurrency": 24})
     domain, tasks, rubrics = load_inputs(scenario)
 
     async def go() -> tuple[dict[str, int], int, list[str]]:
-        meter = UsageMeter()
-        engine = Engine(domain, scenario.limits, meter)
-        await engine.start(build_roles(scenario, domain, rubrics, engine.environment_of, meter).factories)
         statuses: list[str] = []
-        await engine.run_all(session_specs(scenario, tasks), scenario.concurrency, lambda o: statuses.append(o.status))
-        footprint = engine.bus.footprint()
-        live = len(engine.live)
-        await engine.stop()
-        return footprint, live, statuses
+        async with SessionFactory(scenario, domain, rubrics) as sessions:
+            await sessions.run_all(
+                session_specs(scenario, tasks), scenario.concurrency, lambda o: statuses.append(o.status)
+            )
+            return sessions.engine.bus.footprint(), len(sessions.engine.live), statuses
 
     footprint, live, statuses = asyncio.run(go())
     assert len(statuses) == 120 and set(statuses) == {"accepted"}
