@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import resource
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ from pathlib import Path
 from convosim.config import load_scenario
 from convosim.llm.client import litellm_module
 from convosim.runners.run import run_scenario
+from convosim.runners.store import RunStore
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,11 +55,11 @@ def steady(store: Path, concurrency: int, latency: float) -> tuple[float, float]
     law), and the ideal duration of a session is its own LLM calls x latency, so the ratio is
     sum(calls x latency) / sum(duration): it does not depend on which tasks ran when.
     """
-    with sqlite3.connect(store) as db:
-        rows = db.execute(
-            "SELECT s.ended_at - s.started_at, coalesce(sum(u.calls), 0) FROM sessions s"
-            " LEFT JOIN usage u USING (session_id) GROUP BY s.session_id"
-        ).fetchall()
+    run_store = RunStore(store)
+    try:
+        rows = run_store.durations_and_calls()
+    finally:
+        run_store.close()
     busy = sum(d for d, _ in rows)
     if not rows or busy <= 0:
         return 0.0, 0.0

@@ -69,17 +69,13 @@ def flat(n: int, every: int) -> None:
         store = Path(tmp) / "run" / "run.sqlite"
 
         def watch() -> None:
-            import sqlite3
+            from convosim.runners.store import count_sessions
 
             mark = 0
             while not stop.wait(0.5):
                 if not store.exists():
                     continue
-                try:
-                    with sqlite3.connect(store) as db:
-                        done = db.execute("SELECT count(*) FROM sessions").fetchone()[0]
-                except sqlite3.Error:
-                    continue
+                done = count_sessions(store)
                 if done >= mark:
                     samples.append((done, rss_mb()))
                     mark = (done // every + 1) * every

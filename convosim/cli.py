@@ -314,7 +314,7 @@ def logs(
 
     from rich.table import Table
 
-    from convosim.runners.inspect import query_events, summary_text
+    from convosim.runners.queries import query_events, summary_text
 
     try:
         rows = query_events(run_dir, session, agent, event_type, grep)
@@ -352,7 +352,7 @@ def stats(
 
     from rich.table import Table
 
-    from convosim.runners.inspect import run_stats
+    from convosim.runners.queries import run_stats
     from convosim.runners.run import stats_table
 
     try:

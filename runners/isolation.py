@@ -72,7 +72,7 @@ class UserHost:
         reply = await self.request({"op": "event", "session_id": session_id, "event": event.model_dump(mode="json")})
         if self.meter is not None:
             for role, usage in (reply.get("usage") or {}).items():
-                self.meter.record(session_id, role, Usage(**usage))
+                self.meter.record(session_id, role, Usage.from_record(usage))
         if "error" in reply:
             raise RuntimeError(f"user host: {reply['error']}")
         return [event_from_json(json.dumps(e)) for e in reply["events"]]

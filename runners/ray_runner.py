@@ -34,7 +34,7 @@ def outcome_to_json(outcome: SessionOutcome) -> dict[str, Any]:
         "events": [e.model_dump_json() for e in outcome.events],
         "started_at": outcome.started_at,
         "error": outcome.error,
-        "usage": {role: vars(u) for role, u in outcome.usage.items()},
+        "usage": {role: u.to_record() for role, u in outcome.usage.items()},
     }
 
 
@@ -50,7 +50,7 @@ def outcome_from_json(data: dict[str, Any], tasks: dict[str, Task]) -> SessionOu
         [event_from_json(e) for e in data["events"]],
         data["started_at"],
         data["error"],
-        {role: Usage(**u) for role, u in data["usage"].items()},
+        {role: Usage.from_record(u) for role, u in data["usage"].items()},
     )
 
 

@@ -66,8 +66,7 @@ def load_recording(run_dir: str | Path, session_id: str) -> Recording:
             found = "no session" if not rows else f"{len(rows)} sessions"
             raise ConvosimError(Path(run_dir) / STORE_NAME, "session", f"{found} matching {session_id!r}")
         row = rows[0]
-        scenario_json = store.conn.execute("SELECT scenario_json FROM runs WHERE run_id=?", (row["run_id"],)).fetchone()
-        return Recording(Path(run_dir), row, json.loads(scenario_json[0]), list(store.events(row["session_id"])))
+        return Recording(Path(run_dir), row, store.scenario(row["run_id"]), list(store.events(row["session_id"])))
     finally:
         store.close()
 

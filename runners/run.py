@@ -24,7 +24,7 @@ from convosim.environments.tasks import load_tasks
 from convosim.errors import ConvosimError
 from convosim.models import Role, Rubric, Task
 from convosim.runners.export import AtomicJsonl, openai_messages
-from convosim.runners.inspect import run_stats
+from convosim.runners.queries import run_stats
 from convosim.runners.ray_runner import run_on_ray
 from convosim.runners.roles import derived_seed
 from convosim.runners.row_checks import RowChecks
@@ -120,15 +120,16 @@ def _open_run(
             store_path, None, "this folder already holds a run: add --resume to finish it, or choose another --out"
         )
     store = RunStore(store_path)
-    run_id, stored = store.conn.execute("SELECT run_id, scenario_json FROM runs ORDER BY created_at LIMIT 1").fetchone()
-    changed = config_changes(json.loads(stored), json.loads(json.dumps(recorded)))
+    first = store.runs()[0]
+    run_id = first["run_id"]
+    changed = config_changes(first["scenario"], json.loads(json.dumps(recorded, sort_keys=True, default=str)))
     if changed and not force:
         store.close()
         raise ConvosimError(
             store_path, ", ".join(changed), "differs from the run being resumed (add --force to resume anyway)"
         )
     done = {r["session_id"] for r in store.sessions(run_id) if not r["parent_session_id"]}
-    store.conn.execute("UPDATE runs SET status='running' WHERE run_id=?", (run_id,))
+    store.mark_running(run_id)
     return store, run_id, done
 
 

@@ -19,6 +19,16 @@ from convosim.llm.usage import Usage
 from convosim.messages import BaseEvent, SessionEnded, Verdict, event_from_json
 
 FORMAT_VERSION = 1
+USAGE_COLUMNS = (
+    "calls",
+    "cached_calls",
+    "failed_calls",
+    "retries",
+    "prompt_tokens",
+    "completion_tokens",
+    "cost_usd",
+    "latency_s",
+)
 STORE_NAME = "run.sqlite"  # the run store's file name inside a run's output folder
 
 SCHEMA = """
@@ -128,21 +138,11 @@ class RunStore:
             )
             self.conn.executemany("INSERT INTO events VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
             for role, u in (usage or {}).items():
-                d = u.as_dict()
+                record: dict[str, float | int | None] = {k: v for k, v in u.to_record().items() if k in USAGE_COLUMNS}
+                record["cost_usd"] = u.cost_usd if u.cost_known else None  # unknown cost is NULL, never 0
                 self.conn.execute(
-                    "INSERT INTO usage VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        session_id,
-                        role,
-                        d["calls"],
-                        d["cached_calls"],
-                        d["failed_calls"],
-                        d["retries"],
-                        d["prompt_tokens"],
-                        d["completion_tokens"],
-                        d["cost_usd"],
-                        d["latency_s"],
-                    ),
+                    f"INSERT INTO usage (session_id, role, {', '.join(record)}) VALUES (?, ?{', ?' * len(record)})",
+                    (session_id, role, *record.values()),
                 )
             if verdict is not None:
                 self.conn.execute(
@@ -190,5 +190,97 @@ class RunStore:
         ):
             yield event_from_json(payload)
 
+    # --- the read API: replay, logs, stats, fork, resume, benchmarks and tests read only through it ---
+    def runs(self) -> list[dict[str, Any]]:
+        """Every run in this store, oldest first, with its scenario."""
+        cursor = self.conn.execute("SELECT run_id, scenario_json, seed, status FROM runs ORDER BY created_at")
+        return [{"run_id": r, "scenario": json.loads(j), "seed": s, "status": st} for r, j, s, st in cursor]
+
+    def scenario(self, run_id: str) -> dict[str, Any]:
+        row = self.conn.execute("SELECT scenario_json FROM runs WHERE run_id=?", (run_id,)).fetchone()
+        if row is None:
+            raise KeyError(run_id)
+        data: dict[str, Any] = json.loads(row[0])
+        return data
+
+    def mark_running(self, run_id: str) -> None:
+        self.conn.execute("UPDATE runs SET status='running' WHERE run_id=?", (run_id,))
+
+    def session_count(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM sessions").fetchone()[0])
+
+    def time_span(self) -> float:
+        """Seconds from the first session's start to the last one's end (0 for an empty store)."""
+        first, last = self.conn.execute("SELECT min(started_at), max(ended_at) FROM sessions").fetchone()
+        return float(last - first) if first is not None else 0.0
+
+    def durations_and_calls(self) -> list[tuple[float, int]]:
+        """(wall seconds, LLM calls) per session: what throughput benchmarks need."""
+        rows = self.conn.execute(
+            "SELECT s.ended_at - s.started_at, coalesce(sum(u.calls), 0) FROM sessions s"
+            " LEFT JOIN usage u USING (session_id) GROUP BY s.session_id"
+        )
+        return [(float(d), int(c)) for d, c in rows]
+
+    def usage(self) -> dict[str, dict[str, Usage]]:
+        """session id -> role -> usage."""
+        cursor = self.conn.execute("SELECT * FROM usage")
+        names = [d[0] for d in cursor.description]
+        out: dict[str, dict[str, Usage]] = {}
+        for values in cursor:
+            row = dict(zip(names, values, strict=True))
+            row["cost_unknown_calls"] = 0 if row["cost_usd"] is not None else max(1, row["calls"])
+            row["cost_usd"] = row["cost_usd"] or 0.0
+            out.setdefault(row["session_id"], {})[row["role"]] = Usage.from_record(row)
+        return out
+
+    def query_events(
+        self,
+        session: str | None = None,
+        agent: str | None = None,
+        event_type: str | None = None,
+        grep: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Events matching every given filter, in (session, bus) order, with their session's lineage."""
+        sql = (
+            "SELECT e.session_id, e.seq, e.turn, e.type, e.sender, e.recipient, e.ts, e.payload,"
+            " s.parent_session_id, s.fork_turn, s.task_id, s.status"
+            " FROM events e JOIN sessions s USING (session_id) WHERE 1=1"
+        )
+        params: list[Any] = []
+        if session:
+            sql += " AND (e.session_id = ? OR e.session_id LIKE ? OR s.parent_session_id = ?)"
+            params += [session, session + "%", session]
+        if agent:
+            sql += " AND (e.sender = ? OR e.recipient = ?)"
+            params += [agent, agent]
+        if event_type:
+            sql += " AND e.type = ?"
+            params.append(event_type)
+        if grep:
+            sql += " AND instr(lower(e.payload), lower(?)) > 0"
+            params.append(grep)
+        cursor = self.conn.execute(sql + " ORDER BY s.idx, e.session_id, e.seq", params)
+        names = [d[0] for d in cursor.description]
+        rows = []
+        for values in cursor:
+            row = dict(zip(names, values, strict=True))
+            row["payload"] = json.loads(row["payload"])
+            rows.append(row)
+        return rows
+
     def close(self) -> None:
         self.conn.close()
+
+
+def count_sessions(path: str | Path) -> int:
+    """Sessions committed so far in the store at `path`, read while a run may be writing it
+    (0 when the file or its tables do not exist yet): what progress watchers poll."""
+    path = Path(path)
+    if not path.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as conn:
+            return int(conn.execute("SELECT count(*) FROM sessions").fetchone()[0])
+    except sqlite3.Error:
+        return 0

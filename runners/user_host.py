@@ -13,7 +13,6 @@ import asyncio
 import json
 import os
 import sys
-from dataclasses import asdict
 from typing import Any
 
 from convosim.agents.user import UserSimulator
@@ -52,10 +51,10 @@ async def serve() -> None:
         handled += 1
         try:
             events = await user.handle(event_from_json(json.dumps(request["event"])))
-            usage = {role: asdict(u) for role, u in meter.pop(sid).items()}  # this reply's share: counted once
+            usage = {role: u.to_record() for role, u in meter.pop(sid).items()}  # this reply's share: counted once
             send({"id": request["id"], "events": [e.model_dump(mode="json") for e in events], "usage": usage})
         except Exception as exc:  # the caller turns this into SessionFailed, like any handler error
-            usage = {role: asdict(u) for role, u in meter.pop(sid).items()}  # failed calls are billed too
+            usage = {role: u.to_record() for role, u in meter.pop(sid).items()}  # failed calls are billed too
             send({"id": request["id"], "error": repr(exc), "usage": usage})
 
     send({"ready": os.getpid()})

@@ -15,7 +15,7 @@ from convosim.environments.domain import load_domain
 from convosim.environments.tasks import load_tasks
 from convosim.messages import event_from_json
 from convosim.runners.fork import fork_session
-from convosim.runners.inspect import query_events, run_stats
+from convosim.runners.queries import query_events, run_stats
 from convosim.runners.replay import load_recording, replay_steps, verify
 from convosim.runners.store import RunStore
 from convosim.runners.viewer import ReplayApp

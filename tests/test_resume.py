@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from convosim.runners.store import STORE_NAME, count_sessions
+
 from conftest import ROOT
 
 CLI = str(Path(sys.executable).parent / "convosim")
@@ -28,14 +30,7 @@ def convosim_run(out: Path, *extra: str) -> subprocess.Popen[str]:
 
 
 def finished_sessions(out: Path) -> int:
-    path = out / "run.sqlite"
-    if not path.exists():
-        return 0
-    with sqlite3.connect(path) as db:
-        try:
-            return db.execute("SELECT count(*) FROM sessions").fetchone()[0]
-        except sqlite3.OperationalError:
-            return 0
+    return count_sessions(out / STORE_NAME)
 
 
 def wait_for_progress(proc: subprocess.Popen[str], out: Path, target: int, bound_s: float = 120.0) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -20,6 +22,14 @@ class Usage:
     def add(self, other: Usage) -> None:
         for name in self.__dataclass_fields__:
             setattr(self, name, getattr(self, name) + getattr(other, name))
+
+    def to_record(self) -> dict[str, float | int]:
+        """Every counter, for storage and transport (the run store, Ray, the user host): one format."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Usage:
+        return cls(**{k: v for k, v in record.items() if k in cls.__dataclass_fields__})
 
     @property
     def cost_known(self) -> bool:

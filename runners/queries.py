@@ -7,7 +7,6 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from convosim.llm.usage import Usage
 from convosim.runners.replay import open_store
 from convosim.runners.stats import summarise, turn_counts
 
@@ -22,32 +21,7 @@ def query_events(
     """Events matching every given filter, in (session, bus) order, with their session's lineage."""
     store = open_store(run_dir)
     try:
-        sql = (
-            "SELECT e.session_id, e.seq, e.turn, e.type, e.sender, e.recipient, e.ts, e.payload,"
-            " s.parent_session_id, s.fork_turn, s.task_id, s.status"
-            " FROM events e JOIN sessions s USING (session_id) WHERE 1=1"
-        )
-        params: list[Any] = []
-        if session:
-            sql += " AND (e.session_id = ? OR e.session_id LIKE ? OR s.parent_session_id = ?)"
-            params += [session, session + "%", session]
-        if agent:
-            sql += " AND (e.sender = ? OR e.recipient = ?)"
-            params += [agent, agent]
-        if event_type:
-            sql += " AND e.type = ?"
-            params.append(event_type)
-        if grep:
-            sql += " AND instr(lower(e.payload), lower(?)) > 0"
-            params.append(grep)
-        cursor = store.conn.execute(sql + " ORDER BY s.idx, e.session_id, e.seq", params)
-        names = [d[0] for d in cursor.description]
-        rows = []
-        for values in cursor:
-            row = dict(zip(names, values, strict=True))
-            row["payload"] = json.loads(row["payload"])
-            rows.append(row)
-        return rows
+        return store.query_events(session, agent, event_type, grep)
     finally:
         store.close()
 
@@ -71,23 +45,7 @@ def run_stats(run_dir: str | Path) -> dict[str, Any]:
     store = open_store(run_dir)
     try:
         sessions = store.sessions()
-        usage_rows = store.conn.execute(
-            "SELECT session_id, role, calls, cached_calls, failed_calls, retries, prompt_tokens, completion_tokens,"
-            " cost_usd, latency_s FROM usage"
-        ).fetchall()
-        usage: dict[str, dict[str, Usage]] = {}
-        for sid, role, calls, cached, failed, retries, pt, ct, cost, latency in usage_rows:
-            usage.setdefault(sid, {})[role] = Usage(
-                calls=calls,
-                cached_calls=cached,
-                failed_calls=failed,
-                retries=retries,
-                prompt_tokens=pt,
-                completion_tokens=ct,
-                cost_usd=cost or 0.0,
-                cost_unknown_calls=0 if cost is not None else max(1, calls),
-                latency_s=latency,
-            )
+        usage = store.usage()
         rows = []
         per_tool: dict[str, Counter[str]] = {}
         for s in sessions:
@@ -108,8 +66,7 @@ def run_stats(run_dir: str | Path) -> dict[str, Any]:
                     or ([s["end_reason"] or "error"] if s["status"] == "failed" else []),
                 }
             )
-        times = store.conn.execute("SELECT min(started_at), max(ended_at) FROM sessions").fetchone()
-        stats = summarise(rows, (times[1] - times[0]) if times[0] else 0.0)
+        stats = summarise(rows, store.time_span())
         stats["tools"] = {
             name: {"calls": c["calls"], "errors": c["errors"], "error_rate": round(c["errors"] / c["calls"], 4)}
             for name, c in sorted(per_tool.items())
