@@ -13,7 +13,7 @@ from typing import Any
 
 from convosim.agents.policies import AssistantObservation, AssistantPolicy
 from convosim.chat_format import chat_messages
-from convosim.messages import AssistantMessage, BaseEvent, ToolCall, ToolCallRequest, ToolResult, UserMessage
+from convosim.messages import AssistantMessage, BaseEvent, ToolCall, ToolCallRequest, ToolResult, UserMessage, event_id
 
 OUT_OF_BUDGET = "I'm sorry, I wasn't able to complete that. Is there anything else I can help with?"
 
@@ -61,7 +61,7 @@ class AssistantRole:
                 calls.append(ToolCall(id=call_id, name=planned.name, arguments=planned.arguments))
             self.calls_this_turn += len(calls)
             return ToolCallRequest(
-                id=f"{self.session_id}-assistant-calls-{self.calls_total}",
+                id=event_id(self.session_id, "assistant-calls", self.calls_total),
                 session_id=self.session_id,
                 turn=self.turn,
                 sender="assistant",
@@ -71,7 +71,7 @@ class AssistantRole:
         content = (action.content or "").strip() if not action.tool_calls else OUT_OF_BUDGET
         self.replies += 1
         return AssistantMessage(
-            id=f"{self.session_id}-assistant-{self.replies}",
+            id=event_id(self.session_id, "assistant", self.replies),
             session_id=self.session_id,
             turn=self.turn,
             sender="assistant",

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from convosim.agents.llm_tool_simulator import ToolSimulator
 from convosim.environments.domain import SessionEnvironment
 from convosim.environments.tools import argument_errors
-from convosim.messages import BaseEvent, ToolCall, ToolCallRequest, ToolOutput, ToolResult
+from convosim.messages import BaseEvent, ToolCall, ToolCallRequest, ToolOutput, ToolResult, event_id
 
 
 class ToolExecutorRole:
@@ -36,7 +36,7 @@ class ToolExecutorRole:
         results = tuple([await self._run(call) for call in event.calls])
         return [
             ToolResult(
-                id=f"{self.session_id}-tools-{self.batches}",
+                id=event_id(self.session_id, "tools", self.batches),
                 session_id=self.session_id,
                 turn=event.turn,
                 sender="tool_executor",

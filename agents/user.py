@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from convosim.agents.policies import DialogueLine, UserAction, UserObservation, UserPolicy
-from convosim.messages import AssistantMessage, BaseEvent, ConversationClosed, SessionStarted, UserMessage
+from convosim.messages import AssistantMessage, BaseEvent, ConversationClosed, SessionStarted, UserMessage, event_id
 from convosim.models import UserTask
 from convosim.rules.user_rules import UserRules
 
@@ -39,7 +39,7 @@ class UserSimulator:
                 self._closed = True
                 return [
                     ConversationClosed(
-                        id=f"{self.session_id}-user-closed",
+                        id=event_id(self.session_id, "user-closed"),
                         session_id=self.session_id,
                         turn=self.turn,
                         sender="user",
@@ -62,7 +62,7 @@ class UserSimulator:
         reason = (action.end_reason or "completed") if done else None
         self.history.append(DialogueLine(speaker="user", text=content))
         message = UserMessage(
-            id=f"{self.session_id}-user-{self.turn}",
+            id=event_id(self.session_id, "user", self.turn),
             session_id=self.session_id,
             turn=self.turn,
             sender="user",

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from convosim.agents.llm_judge import LLMJudge
-from convosim.messages import BaseEvent, Reason, SessionEnded, Verdict
+from convosim.messages import BaseEvent, Reason, SessionEnded, Verdict, event_id
 from convosim.models import Rubric
 from convosim.rules.checks import Checks, judge
 
@@ -39,7 +39,7 @@ class ValidatorRole:
             reasons += judged
         return [
             Verdict(
-                id=f"{self.session_id}-verdict",
+                id=event_id(self.session_id, "verdict"),
                 session_id=self.session_id,
                 turn=event.turn,
                 sender="validator",

@@ -28,7 +28,7 @@ from autogen_core import (
     TypeSubscription,
 )
 
-from convosim.messages import BaseEvent, SessionFailed
+from convosim.messages import BaseEvent, SessionFailed, event_id
 from convosim.models import Role
 
 log = structlog.get_logger("convosim.bus")
@@ -77,7 +77,7 @@ class _BusAgent(BaseAgent):
                     self._failures += 1
                     outgoing = [
                         SessionFailed(
-                            id=f"{self.id.key}-{self._role}-failed-{self._failures}",
+                            id=event_id(self.id.key, f"{self._role}-failed", self._failures),
                             session_id=self.id.key,
                             turn=getattr(message, "turn", 0),
                             sender=self._role,

@@ -18,6 +18,15 @@ from convosim.models import Role, UserTask
 EndReason = Literal["completed", "hopeless", "max_turns", "limit", "error", "timeout"]
 
 
+def event_id(session_id: str, kind: str, n: int | None = None) -> str:
+    """Every event id is minted here: `<session>-<kind>[-<n>]`, unique within its session and
+    stable across runs of the same seed (so datasets and stores compare byte for byte)."""
+    return f"{session_id}-{kind}" if n is None else f"{session_id}-{kind}-{n}"
+
+
+LimitKind = Literal["tool_errors", "tokens"]
+
+
 class BaseEvent(BaseModel):
     """Fields every bus message carries; `turn` is the dialogue round (one per user message)."""
 
@@ -97,7 +106,8 @@ class ConversationClosed(BaseEvent):
 
     type: Literal["conversation_closed"] = "conversation_closed"
     reason: EndReason
-    detail: str | None = None  # e.g. which per-session limit was hit
+    detail: str | None = None  # why, in words (e.g. "more than 8 tool errors")
+    limit: LimitKind | None = None  # with reason "limit": which per-session limit was hit
 
 
 class SessionFailed(BaseEvent):

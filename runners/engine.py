@@ -24,11 +24,13 @@ from convosim.messages import (
     BaseEvent,
     ConversationClosed,
     Event,
+    LimitKind,
     SessionEnded,
     SessionFailed,
     SessionStarted,
     ToolResult,
     Verdict,
+    event_id,
 )
 from convosim.models import Role
 from convosim.runners.session import Session, SessionOutcome, SessionSpec
@@ -53,7 +55,7 @@ class _Supervisor:
             state_hash, state_diff = live.environment.final_state()
             return [
                 SessionEnded(
-                    id=f"{self.session_id}-ended",
+                    id=event_id(self.session_id, "ended"),
                     session_id=self.session_id,
                     turn=event.turn,
                     sender="supervisor",
@@ -95,28 +97,31 @@ class Engine:
         if not live.ended:
             tripped = self._limit_tripped(live, event)
             if tripped:
+                kind, why = tripped
                 await self.bus.publish(
                     ConversationClosed(
-                        id=f"{event.session_id}-limit",
+                        id=event_id(event.session_id, "limit"),
                         session_id=event.session_id,
                         turn=event.turn,
                         sender="runner",
                         recipient="supervisor",
                         reason="limit",
-                        detail=tripped,
+                        detail=why,
+                        limit=kind,
                     )
                 )
 
-    def _limit_tripped(self, live: Session, event: BaseEvent) -> str | None:
+    def _limit_tripped(self, live: Session, event: BaseEvent) -> tuple[LimitKind, str] | None:
+        """(which limit, why in words) when this event takes the session past a per-session limit."""
         if isinstance(event, ToolResult):
             live.tool_errors += sum(1 for r in event.results if r.is_error)
             if live.tool_errors > self.limits.max_tool_errors:
-                return f"more than {self.limits.max_tool_errors} tool errors"
+                return "tool_errors", f"more than {self.limits.max_tool_errors} tool errors"
         if self.limits.max_tokens is not None:
             usage = self.meter.by_session.get(event.session_id, {}).values()
             used = sum(u.prompt_tokens + u.completion_tokens for u in usage)
             if used > self.limits.max_tokens:
-                return f"more than {self.limits.max_tokens} tokens"
+                return "tokens", f"more than {self.limits.max_tokens} tokens"
         return None
 
     async def start(self, factories: dict[Role, RoleFactory]) -> None:
@@ -134,7 +139,7 @@ class Engine:
         try:
             await self.bus.publish(
                 SessionStarted(
-                    id=f"{spec.session_id}-start",
+                    id=event_id(spec.session_id, "start"),
                     session_id=spec.session_id,
                     turn=0,
                     sender="runner",

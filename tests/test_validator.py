@@ -148,7 +148,7 @@ def test_tool_error_limit_ends_the_session_with_a_reason(tmp_path, retail_dir, r
     for row, events in transcripts(tmp_path / "run").values():
         assert row["status"] == "rejected" and row["end_reason"] == "limit"
         closed = [e for e in events if e.type == "conversation_closed"]
-        assert closed[0].detail == "more than 3 tool errors"
+        assert closed[0].detail == "more than 3 tool errors" and closed[0].limit == "tool_errors"
         assert {"code": "not_completed", "detail": "limit"} in row["reasons"]
 
 
