@@ -6,7 +6,9 @@ can read and edit, never overwriting hand-written ones, and reports what it kept
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -180,4 +182,38 @@ def parse_range(text: str) -> tuple[int, int]:
     return bounds
 
 
-__all__ = ["Rejected", "expand_tools", "parse_range", "write_schemas", "write_tasks"]
+def run_pipeline(
+    domain: Path,
+    n: int,
+    *,
+    sessions: int | None = None,
+    subgoals: tuple[int, int] = (2, 4),
+    seed: int = 0,
+    out_dir: Path | None = None,
+    concurrency: int = 16,
+    smith: Any = None,
+    writer: Any = None,
+    console: Any = None,
+) -> tuple[list[dict[str, Any]], Any]:
+    """All three stages, then a run of the generated tasks; writes `pipeline.json` in the run folder.
+    Returns (stage reports, the run's result)."""
+    from convosim.config import load_scenario
+    from convosim.runners.run import run_scenario
+
+    reports = [expand_tools(domain, smith), write_schemas(domain, smith)]
+    reports.append(write_tasks(domain, domain / "tasks.generated.yaml", n, seed, subgoals, writer))
+    scenario_file = domain / "scenario.generated.yaml"
+    if not scenario_file.exists():  # a person may have edited it: never overwritten
+        scenario_file.write_text(
+            f"name: {domain.resolve().name}-generated\ndomain: .\ntasks: tasks.generated.yaml\nseed: {seed}\n"
+        )
+    n_tasks = reports[-1]["kept"] + reports[-1]["added"]
+    scenario = load_scenario(scenario_file, {"sessions": sessions or n_tasks, "concurrency": concurrency, "seed": seed})
+    target = out_dir or Path("runs") / f"{scenario.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    result = run_scenario(scenario, target, console=console)
+    report = {"stages": reports, "run": result.stats}
+    (target / "pipeline.json").write_text(json.dumps(report, indent=2, default=str), encoding="utf-8")
+    return reports, result
+
+
+__all__ = ["Rejected", "expand_tools", "parse_range", "run_pipeline", "write_schemas", "write_tasks"]

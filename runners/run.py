@@ -14,7 +14,6 @@ from typing import Any
 import structlog
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from convosim import logs
 from convosim.bus import RoleFactory
@@ -266,36 +265,3 @@ def run_scenario(
     finally:
         gc.unfreeze()
         logs.configure(None)
-
-
-def stats_table(stats: dict[str, Any]) -> Table:
-    table = Table(title="convosim run", show_header=True)
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for key in (
-        "sessions",
-        "accepted_pct",
-        "rejected",
-        "failed",
-        "dataset_rows",
-        "rejected_at_export",
-        "mean_turns",
-        "mean_user_turns",
-        "mean_subgoals",
-        "mean_subgoals_completed",
-        "mean_tool_calls",
-        "tool_error_rate",
-        "wall_time_s",
-        "sessions_per_s",
-    ):
-        table.add_row(key, str(stats[key]))
-    for code, count in stats["rejection_reasons"].items():
-        table.add_row(f"reason: {code}", str(count))
-    for role, usage in stats.get("llm_usage", {}).items():
-        cost = "unknown" if usage["cost_usd"] is None else f"${usage['cost_usd']:.4f}"
-        table.add_row(
-            f"llm {role}",
-            f"{usage['calls']} calls, {usage['prompt_tokens'] + usage['completion_tokens']} tokens, {cost}, "
-            f"{usage['mean_latency_s']} s/call",
-        )
-    return table

@@ -220,6 +220,24 @@ def test_stats_command(small_run) -> None:
     assert numbers["tools"]["get_order"]["calls"] >= 1 and numbers["tools"]["get_order"]["error_rate"] == 0.0
 
 
+def test_stats_table_and_the_fork_command(small_run) -> None:
+    """The table a person reads (not only --json), and `convosim fork` as its own command."""
+    table = subprocess.run([CLI, "stats", str(small_run)], capture_output=True, text=True, timeout=60)
+    assert table.returncode == 0, table.stderr
+    assert "accepted_pct" in table.stdout and "get_order" in table.stdout
+    parent = session_ids(small_run)[0]
+    forked = subprocess.run(
+        [CLI, "fork", str(small_run), parent, "--from-turn", "3", "--live", "user"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert forked.returncode == 0, forked.stderr
+    assert f"of {parent} at turn 3: accepted" in forked.stdout
+    bad = subprocess.run([CLI, "fork", str(small_run), "nope", "--from-turn", "3"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "no session matching 'nope'" in bad.stderr
+
+
 def test_unknown_session_is_a_clear_error(small_run) -> None:
     result = subprocess.run(
         [CLI, "replay", str(small_run), "nope", "--plain"], capture_output=True, text=True, timeout=60

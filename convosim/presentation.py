@@ -1,0 +1,65 @@
+"""How numbers and logs look in a terminal (rich tables): presentation only, no logic."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+
+
+def stats_table(stats: dict[str, Any]) -> Table:
+    table = Table(title="convosim run", show_header=True)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key in (
+        "sessions",
+        "accepted_pct",
+        "rejected",
+        "failed",
+        "dataset_rows",
+        "rejected_at_export",
+        "mean_turns",
+        "mean_user_turns",
+        "mean_subgoals",
+        "mean_subgoals_completed",
+        "mean_tool_calls",
+        "tool_error_rate",
+        "wall_time_s",
+        "sessions_per_s",
+    ):
+        if key in stats:  # a stored run's numbers have no export counts until it is exported
+            table.add_row(key, str(stats[key]))
+    for code, count in stats["rejection_reasons"].items():
+        table.add_row(f"reason: {code}", str(count))
+    for role, usage in stats.get("llm_usage", {}).items():
+        cost = "unknown" if usage["cost_usd"] is None else f"${usage['cost_usd']:.4f}"
+        table.add_row(
+            f"llm {role}",
+            f"{usage['calls']} calls, {usage['prompt_tokens'] + usage['completion_tokens']} tokens, {cost}, "
+            f"{usage['mean_latency_s']} s/call",
+        )
+    return table
+
+
+def tools_table(stats: dict[str, Any]) -> Table:
+    tools = Table("tool", "calls", "errors", "error rate", title="tools")
+    for name, t in stats["tools"].items():
+        tools.add_row(name, str(t["calls"]), str(t["errors"]), f"{t['error_rate']:.1%}")
+    return tools
+
+
+def events_table(rows: list[dict[str, Any]], text_of: Any) -> Table:
+    table = Table(show_header=True)
+    for column in ("session", "parent", "turn", "type", "from", "to", "text"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(
+            row["session_id"],
+            row["parent_session_id"] or "",
+            str(row["turn"]),
+            row["type"],
+            row["sender"],
+            row["recipient"],
+            text_of(row)[:200],
+        )
+    return table
