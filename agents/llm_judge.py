@@ -13,8 +13,9 @@ from typing import Any
 
 from convosim.agents.prompts import render
 from convosim.chat_format import chat_messages
-from convosim.environments.phrasing import render_value
+from convosim.environments.phrasing import label, render_value
 from convosim.llm.client import LLMClient, LLMError
+from convosim.llm.transports import json_object_in
 from convosim.messages import Reason, SessionEnded
 from convosim.models import Rubric
 
@@ -26,7 +27,7 @@ def rubric_items(rubric: Rubric) -> list[dict[str, Any]]:
             {
                 "id": f"fact-{fact.subgoal}-{fact.field}",
                 "class": "critical",
-                "text": f"The user is told the {fact.field.replace('_', ' ')} ({render_value(fact.value)}) "
+                "text": f"The user is told the {label(fact.field)} ({render_value(fact.value)}) "
                 f"for sub-goal {fact.subgoal}.",
             }
         )
@@ -66,8 +67,7 @@ class LLMJudge:
             completion = await self.client.complete(
                 messages, session_id=ended.session_id, role="judge", response_format={"type": "json_object"}
             )
-            content = completion.content or ""
-            verdict = json.loads(content[content.find("{") : content.rfind("}") + 1])
+            verdict = json_object_in(completion.content)
             results = {str(r["id"]): r for r in verdict.get("items", []) if isinstance(r, dict) and "id" in r}
         except (LLMError, ValueError, KeyError, TypeError) as exc:
             return [Reason(code="judge_unavailable", detail=str(exc)[:300])], []

@@ -18,6 +18,7 @@ from convosim.agents.prompts import render
 from convosim.environments.domain import Domain
 from convosim.environments.toolgen import Rejected
 from convosim.llm.client import LLMClient, LLMError
+from convosim.llm.transports import json_object_in
 from convosim.models import Task, ToolSpec
 
 JSON = {"type": "json_object"}
@@ -33,11 +34,7 @@ def tools_text(tools: dict[str, ToolSpec]) -> str:
 
 
 def _json(content: str | None) -> dict[str, Any]:
-    text = content or ""
-    data = json.loads(text[text.find("{") : text.rfind("}") + 1])
-    if not isinstance(data, dict):
-        raise ValueError("expected a JSON object")
-    return data
+    return json_object_in(content)
 
 
 class LLMToolsmith:

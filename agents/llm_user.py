@@ -10,14 +10,14 @@ unparseable reply is retried once with the error, then used as plain text.
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 from convosim.agents.policies import UserAction, UserObservation
 from convosim.agents.prompts import render
-from convosim.environments.phrasing import render_value
+from convosim.environments.phrasing import label, render_value
 from convosim.llm.client import LLMClient
+from convosim.llm.transports import json_object_in
 from convosim.models import Ref, UserTask
 from convosim.rules.user_rules import Persona, UserRules, rule_texts
 
@@ -31,8 +31,8 @@ def describe_subgoals(task: UserTask) -> str:
         for request in subgoal.requests:
             for name, value in request.args.items():
                 ref = Ref.parse(value)
-                shown = f"the {ref.field.replace('_', ' ')} the assistant tells you" if ref else render_value(value)
-                details.append(f"{name.replace('_', ' ')}: {shown}")
+                shown = f"the {label(ref.field)} the assistant tells you" if ref else render_value(value)
+                details.append(f"{label(name)}: {shown}")
         suffix = f" (details: {'; '.join(details)})" if details else ""
         lines.append(f"{k}. {subgoal.description}{suffix}")
     return "\n".join(lines)
@@ -51,8 +51,8 @@ def system_prompt(task: UserTask, rules: UserRules, persona: Persona) -> str:
 
 
 def parse_reply(text: str) -> tuple[str, bool]:
-    data = json.loads(text[text.find("{") : text.rfind("}") + 1] if "{" in text else text)
-    if not isinstance(data, dict) or not isinstance(data.get("message"), str):
+    data = json_object_in(text)
+    if not isinstance(data.get("message"), str):
         raise ValueError('expected {"message": string, "task_complete": boolean}')
     return data["message"], bool(data.get("task_complete", False))
 

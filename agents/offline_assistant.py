@@ -26,11 +26,10 @@ from convosim.agents.offline_language import (
     SUPPLY_RE,
     answer_text,
     error_text,
-    label,
     pairs,
 )
 from convosim.agents.policies import AssistantAction, AssistantObservation, PlannedCall
-from convosim.environments.phrasing import PhraseBook, convert, render_value, slot_pattern, unquote
+from convosim.environments.phrasing import PhraseBook, convert, label, render_value, slot_pattern, unquote
 from convosim.models import ToolSpec
 
 

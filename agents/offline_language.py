@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from convosim.environments.phrasing import QUOTED, render_value
+from convosim.environments.phrasing import QUOTED, label, render_value
 
 ASK = "Could you tell me the {label}?"
 ASK_RE = re.compile(r"Could you tell me the (?P<label>[a-z0-9 ]+)\?")
@@ -35,11 +35,6 @@ DONE = "Done, the change is saved"
 ANSWER_RE = re.compile(
     r"Here is what I found|I found \d+ results?|I found nothing|Done, the change is saved|" + re.escape(ERROR_PREFIX)
 )
-
-
-def label(name: str) -> str:
-    """How a parameter or output field is named in dialogue."""
-    return name.replace("_", " ")
 
 
 def pairs(values: dict[str, Any]) -> str:

@@ -25,10 +25,9 @@ from convosim.agents.offline_language import (
     NOT_UNDERSTOOD,
     READBACK,
     heard_values,
-    label,
 )
 from convosim.agents.policies import UserAction, UserObservation
-from convosim.environments.phrasing import PhraseBook, Phrasing, convert, render_value, slot_pattern
+from convosim.environments.phrasing import PhraseBook, Phrasing, convert, label, render_value, slot_pattern
 from convosim.environments.sql_checks import written_parameters
 from convosim.models import Ref, ToolRequest, ToolSpec, UserTask
 from convosim.rules.user_rules import Persona, UserRules

@@ -24,6 +24,11 @@ _PUNCTUATION = re.compile(r"[.,;:!?\"“”()]")
 QUOTED = r'"[^"]*"|“[^”]*”'
 
 
+def label(name: str) -> str:
+    """How a parameter or output field is named in dialogue (`shipping_address` -> "shipping address")."""
+    return name.replace("_", " ")
+
+
 def render_value(value: Any) -> str:
     """How a value is written in dialogue text (both sides use the same spelling)."""
     if isinstance(value, bool):

@@ -21,6 +21,7 @@ from sqlglot import exp
 from convosim.environments.domain import Domain
 from convosim.environments.introspect import introspect
 from convosim.environments.ownership import ownership
+from convosim.environments.phrasing import label
 from convosim.environments.tasks import build_rubric
 from convosim.environments.tools import ToolError, run_tool
 from convosim.models import Ref, Task, ToolSpec
@@ -56,10 +57,6 @@ def _main_table(tool: ToolSpec) -> str | None:
     statement = sqlglot.parse_one(tool.sql or "", read="sqlite")
     table = statement.find(exp.Table)
     return table.name if table is not None else None
-
-
-def _label(name: str) -> str:
-    return name.replace("_", " ")
 
 
 def _scalar(value: Any) -> bool:
@@ -123,7 +120,7 @@ class TaskSampler:
             env.close()
         if len(subgoals) < self.min_sub:
             return None
-        who = " ".join(f"{_label(n)} {row[n]}" for n in ("name", "holder_name", "email") if n in row)
+        who = " ".join(f"{label(n)} {row[n]}" for n in ("name", "holder_name", "email") if n in row)
         goal = (
             "You want to "
             + "; then ".join(s["description"][0].lower() + s["description"][1:].rstrip(".") for s in subgoals)
@@ -214,7 +211,7 @@ class TaskSampler:
             if not n.endswith("_id") and n not in args and _scalar(v)
         ]
         picked = sorted(self.rng.sample(facts, min(2, len(facts))))
-        details = ", ".join(f"{_label(n)} {v}" for n, v in args.items())
+        details = ", ".join(f"{label(n)} {v}" for n, v in args.items())
         description = tool.description.rstrip(".") + (f" ({details})." if details else ".")
         return {"description": description, "requests": [{"tool": tool.name, "args": shown}], "facts": picked}
 

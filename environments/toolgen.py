@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 from convosim.environments.domain import Domain
 from convosim.environments.introspect import Column, Table, introspect, referenced_tables, trigger_maintained
-from convosim.environments.phrasing import PhraseBook
+from convosim.environments.phrasing import PhraseBook, label
 from convosim.environments.sql_checks import SqlCheckError, check_tool_sql
 from convosim.environments.tool_constraints import Constraints, constraints_of
 from convosim.environments.tool_trial import trial_call
@@ -36,10 +36,6 @@ def singular(name: str) -> str:
     if name.endswith("s") and not name.endswith("ss"):
         return name[:-1]
     return name
-
-
-def label(name: str) -> str:
-    return name.replace("_", " ")
 
 
 def a(noun: str) -> str:

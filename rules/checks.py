@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from convosim.agents.offline_language import label
 from convosim.environments.domain import SessionEnvironment
-from convosim.environments.phrasing import PhraseBook, render_value
+from convosim.environments.phrasing import PhraseBook, label, render_value
 from convosim.environments.sql_checks import output_columns
 from convosim.environments.tools import argument_errors
 from convosim.messages import (

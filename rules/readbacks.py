@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from convosim.agents.offline_language import READBACK_RE, label
-from convosim.environments.phrasing import unquote
+from convosim.agents.offline_language import READBACK_RE
+from convosim.environments.phrasing import label, unquote
 from convosim.environments.sql_checks import written_parameters
 from convosim.messages import BaseEvent, Reason, ToolCallRequest, ToolResult, UserMessage
 from convosim.models import ToolSpec

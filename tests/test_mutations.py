@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from convosim.agents.offline_language import READBACK, label
+from convosim.agents.offline_language import READBACK
 from convosim.chat_format import chat_messages
 from convosim.environments.domain import Domain, load_domain
-from convosim.environments.phrasing import render_value
+from convosim.environments.phrasing import label, render_value
 from convosim.environments.sql_checks import written_parameters
 from convosim.environments.tasks import load_tasks
 from convosim.messages import (

@@ -77,6 +77,17 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
+def json_object_in(text: str | None) -> dict[str, Any]:
+    """The JSON object a model wrote, also when it wrapped it in prose or a code fence: the one
+    parser every LLM role uses for structured replies. Raises ValueError when there is none."""
+    text = text or ""
+    start, end = text.find("{"), text.rfind("}")
+    data = json.loads(text[start : end + 1] if start != -1 and end > start else text)
+    if not isinstance(data, dict):
+        raise ValueError("expected a JSON object")
+    return data
+
+
 def _int(value: Any) -> int:
     """Token counts as servers send them: ints, floats, numeric strings, or junk (then 0)."""
     try:
