@@ -28,10 +28,32 @@ from convosim.testing.server import ChatReply, Responder
 KICKOFF = "(The chat has opened."
 
 
-def _decode_after(text: str, marker: str, opener: str) -> Any:
-    start = text.index(marker) + len(marker)
-    start = text.index(opener, start)
-    return json.JSONDecoder().raw_decode(text[start:])[0]
+def json_values(text: str) -> list[Any]:
+    """Every JSON object or array embedded in `text`, outermost only, in order. The responders find
+    what they need by its shape, never by the prompt's wording, so a reworded prompt breaks no test."""
+    decoder = json.JSONDecoder()
+    found: list[Any] = []
+    i = 0
+    while i < len(text):
+        if text[i] in "{[":
+            try:
+                value, end = decoder.raw_decode(text, i)
+            except ValueError:
+                i += 1
+                continue
+            found.append(value)
+            i = end
+        else:
+            i += 1
+    return found
+
+
+def _list_of(values: list[Any], *keys: str) -> list[dict[str, Any]]:
+    """The first JSON array whose items are objects carrying all `keys`."""
+    for value in values:
+        if isinstance(value, list) and value and all(isinstance(v, dict) and set(keys) <= set(v) for v in value):
+            return value
+    raise ValueError(f"no list of objects with {keys} in the prompt")
 
 
 def sample_for(schema: dict[str, Any]) -> Any:
@@ -132,7 +154,7 @@ class OfflineResponders:
 
     async def user(self, body: dict[str, Any]) -> ChatReply:
         system = body["messages"][0]["content"]
-        task = next(t for t in self.tasks if f"What you want overall: {t.goal}" in system)
+        task = max((t for t in self.tasks if t.goal in system), key=lambda t: len(t.goal) + (t.context in system))
         view = task.user_view()
         messages = body["messages"]
         hashes = _prefix_hashes(messages)
@@ -163,9 +185,9 @@ class OfflineResponders:
         return reply
 
     def judge(self, body: dict[str, Any]) -> ChatReply:
-        prompt = body["messages"][-1]["content"]
-        items = _decode_after(prompt, "Rubric items", "[")
-        transcript = _decode_after(prompt, "Transcript (JSON, in order):", "[")
+        values = json_values(body["messages"][-1]["content"])
+        items = _list_of(values, "id", "class", "text")
+        transcript = _list_of(values, "role")
         said = "\n".join(m.get("content") or "" for m in transcript if m["role"] == "assistant")
         results = []
         for item in items:
@@ -175,6 +197,10 @@ class OfflineResponders:
         return ChatReply(content=json.dumps({"items": results, "summary": "scripted review"}))
 
     def tool(self, body: dict[str, Any]) -> ChatReply:
-        prompt = body["messages"][0]["content"]
-        schema = _decode_after(prompt, "Output JSON schema:", "{")
+        schemas = [
+            v
+            for v in json_values(body["messages"][0]["content"])
+            if isinstance(v, dict) and v.get("type") in ("object", "array") and ("properties" in v or "items" in v)
+        ]
+        schema = schemas[0]
         return ChatReply(content=json.dumps(sample_for(schema)))
