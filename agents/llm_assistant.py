@@ -12,6 +12,7 @@ from typing import Any
 
 from convosim.agents.policies import AssistantAction, AssistantObservation, PlannedCall
 from convosim.llm.client import LLMClient
+from convosim.llm.transports import storable
 
 
 class LLMAssistantPolicy:
@@ -31,8 +32,11 @@ class LLMAssistantPolicy:
         for call in completion.tool_calls:
             try:
                 parsed: Any = json.loads(call.arguments or "{}")
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, RecursionError):
                 parsed = None
-            arguments: dict[str, Any] | str = parsed if isinstance(parsed, dict) else call.arguments
+            # Arguments that are not a storable object stay the model's raw text: the tool executor
+            # then answers "invalid arguments" to this session, and nothing unstorable is recorded.
+            usable = isinstance(parsed, dict) and storable(parsed)
+            arguments: dict[str, Any] | str = parsed if usable else call.arguments
             calls.append(PlannedCall(name=call.name, arguments=arguments))
         return AssistantAction(content=completion.content, tool_calls=tuple(calls))

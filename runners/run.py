@@ -195,7 +195,7 @@ async def _run(
 
         def on_outcome(outcome: SessionOutcome) -> None:
             verdict = outcome.verdict
-            store.write_session(
+            status = store.write_session(
                 run_id=run_id,
                 session_id=outcome.spec.session_id,
                 idx=outcome.spec.idx,
@@ -207,10 +207,13 @@ async def _run(
                 events=outcome.events,
                 verdict=verdict,
                 usage=outcome.usage,
+                error=outcome.error,
             )
+            if status != outcome.status:  # it could not be stored as it was: failed, with its reason
+                verdict = None
             tally.add(
                 {
-                    "status": outcome.status,
+                    "status": status,
                     **turn_counts(outcome.events),
                     "subgoals_total": len(outcome.spec.task.subgoals),
                     "subgoals_completed": verdict.subgoals_completed if verdict else 0,

@@ -100,12 +100,22 @@ class RunStore:
         usage: Mapping[str, Usage] | None = None,
         parent_session_id: str | None = None,
         fork_turn: int | None = None,
-    ) -> None:
-        """Persist one finished session atomically."""
+        error: str | None = None,
+    ) -> str:
+        """Persist one finished session atomically; returns the status stored. An event that cannot
+        be stored (a value no JSON encoder takes) fails this session alone, with the reason, and
+        is left out: the run and every other session go on."""
         rows = []
+        payloads = []
         for seq, event in enumerate(events):
             if isinstance(event, SessionEnded):  # its transcript is the events themselves
                 event = event.model_copy(update={"transcript": ()})
+            try:
+                payloads.append((seq, event, event.model_dump_json()))
+            except ValueError as exc:  # pydantic's serialisation errors are ValueErrors
+                status, verdict = "failed", None
+                error = f"event {seq} ({event.type}) cannot be stored: {str(exc)[:200]}"
+        for seq, event, payload in payloads:
             rows.append(
                 (
                     session_id,
@@ -115,7 +125,7 @@ class RunStore:
                     event.sender,
                     event.recipient,
                     event.ts,
-                    event.model_dump_json(),
+                    payload,
                 )
             )
         with self._transaction():
@@ -155,6 +165,12 @@ class RunStore:
                         verdict.subgoals_completed,
                     ),
                 )
+            elif status == "failed":  # a failed session is never without its reason
+                reason = {"code": "session_failed", "detail": {"end_reason": end_reason, "error": error}}
+                self.conn.execute(
+                    "INSERT INTO verdicts VALUES (?, 0, ?, 0, 0)", (session_id, json.dumps([reason], default=str))
+                )
+        return status
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:

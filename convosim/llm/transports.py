@@ -13,6 +13,7 @@ from __future__ import annotations
 import email.utils
 import json
 import os
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -77,6 +78,37 @@ def retry_after_seconds(value: str | None, now: float | None = None) -> float | 
     return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
 
 
+MAX_DEPTH = 32  # deeper JSON from a model is not a tool call anyone means; it also cannot be stored
+
+
+def clean_text(text: str | None) -> str | None:
+    """Model text as storable UTF-8: a lone surrogate (valid in a JSON escape, not in UTF-8) becomes
+    U+FFFD instead of failing the store write of the whole run later."""
+    if text is None:
+        return None
+    return _SURROGATE.sub("\ufffd", text)
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _has_surrogate(text: str) -> bool:
+    return _SURROGATE.search(text) is not None
+
+
+def storable(value: Any, depth: int = 0) -> bool:
+    """Can this parsed JSON be stored and exported as it is: not too deep, no lone surrogates."""
+    if depth > MAX_DEPTH:
+        return False
+    if isinstance(value, str):
+        return not _has_surrogate(value)
+    if isinstance(value, dict):
+        return all(storable(k, depth + 1) and storable(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list):
+        return all(storable(v, depth + 1) for v in value)
+    return True
+
+
 def json_object_in(text: str | None) -> dict[str, Any]:
     """The JSON object a model wrote, also when it wrapped it in prose or a code fence: the one
     parser every LLM role uses for structured replies. Raises ValueError when there is none."""
@@ -122,8 +154,8 @@ def reply_from_openai_json(data: Any) -> Reply | None:
     calls = [
         RawToolCall(
             id=str(c.get("id") or f"call_{i}"),
-            name=str((c.get("function") or {}).get("name") or ""),
-            arguments=_arguments((c.get("function") or {}).get("arguments")),
+            name=clean_text(str((c.get("function") or {}).get("name") or "")) or "",
+            arguments=clean_text(_arguments((c.get("function") or {}).get("arguments"))) or "",
         )
         for i, c in enumerate(raw_calls if isinstance(raw_calls, list) else [])
         if isinstance(c, dict)
@@ -131,7 +163,7 @@ def reply_from_openai_json(data: Any) -> Reply | None:
     usage = data.get("usage")
     tokens: dict[str, Any] = usage if isinstance(usage, dict) else {}
     return Reply(
-        content=_text(message.get("content")) if isinstance(message, dict) else None,
+        content=clean_text(_text(message.get("content"))) if isinstance(message, dict) else None,
         tool_calls=calls,
         finish_reason=choices[0].get("finish_reason"),
         prompt_tokens=_int(tokens.get("prompt_tokens")),
@@ -251,14 +283,18 @@ class LiteLLMTransport:
         choice = response.choices[0]
         message = choice.message
         calls = [
-            RawToolCall(id=c.id or f"call_{i}", name=c.function.name or "", arguments=_arguments(c.function.arguments))
+            RawToolCall(
+                id=c.id or f"call_{i}",
+                name=clean_text(c.function.name) or "",
+                arguments=clean_text(_arguments(c.function.arguments)) or "",
+            )
             for i, c in enumerate(getattr(message, "tool_calls", None) or [])
         ]
         tokens = getattr(response, "usage", None)
         # litellm has already priced the response (once per call) while building it.
         cost = (getattr(response, "_hidden_params", None) or {}).get("response_cost") if self.price_known else None
         return Reply(
-            content=_text(message.content),
+            content=clean_text(_text(message.content)),
             tool_calls=calls,
             finish_reason=choice.finish_reason,
             prompt_tokens=_int(getattr(tokens, "prompt_tokens", 0)),
