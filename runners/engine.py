@@ -187,9 +187,12 @@ class Engine:
                 if asyncio.iscoroutine(result):
                     await result
 
-        async with asyncio.TaskGroup() as group:
-            for _ in range(concurrency):
-                group.create_task(worker())
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(concurrency):
+                    group.create_task(worker())
+        except ExceptionGroup as group_error:  # the first cause, as callers expect it (one clear error)
+            raise group_error.exceptions[0] from group_error
 
     async def stop(self) -> None:
         await self.bus.stop()

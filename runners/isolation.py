@@ -30,6 +30,8 @@ class UserHost:
         self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._ids = itertools.count(1)
         self._reader: asyncio.Task[None] | None = None
+        self.dead: str | None = None
+        self._stopping = False  # why the host is gone, once it is: every later request fails at once
 
     async def start(self) -> None:
         self._proc = await asyncio.create_subprocess_exec(
@@ -57,11 +59,17 @@ class UserHost:
             future = self._pending.pop(reply.get("id"), None)
             if future is not None and not future.done():
                 future.set_result(reply)
+        code = await self._proc.wait()
+        if not self._stopping:
+            self.dead = f"the user host process (pid {self.pid}) exited with code {code}"
         for future in self._pending.values():  # the host died: fail what was waiting
             if not future.done():
-                future.set_exception(RuntimeError("the user host process exited"))
+                future.set_exception(RuntimeError(self.dead or "the user host process exited"))
+        self._pending.clear()
 
     async def request(self, message: dict[str, Any]) -> dict[str, Any]:
+        if self.dead is not None:
+            raise RuntimeError(self.dead)
         request_id = next(self._ids)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
@@ -78,7 +86,8 @@ class UserHost:
         return [event_from_json(json.dumps(e)) for e in reply["events"]]
 
     def release(self, session_id: str) -> None:
-        self._write({"op": "release", "session_id": session_id})
+        if self.dead is None:
+            self._write({"op": "release", "session_id": session_id})
 
     async def stats(self) -> dict[str, Any]:
         return await self.request({"op": "stats"})
@@ -86,6 +95,7 @@ class UserHost:
     async def stop(self) -> None:
         if self._proc is None:
             return
+        self._stopping = True
         assert self._proc.stdin is not None
         self._proc.stdin.close()
         try:

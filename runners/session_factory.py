@@ -18,6 +18,7 @@ from typing import Any
 from convosim.bus import RoleFactory
 from convosim.config import Scenario
 from convosim.environments.domain import Domain, SessionEnvironment
+from convosim.errors import ConvosimError
 from convosim.llm.usage import UsageMeter
 from convosim.models import Role, Rubric
 from convosim.runners.engine import Engine
@@ -82,7 +83,9 @@ class SessionFactory:
                 await self.host.stop()
 
     async def run(self, spec: SessionSpec) -> SessionOutcome:
-        return await self.engine.run_session(spec)
+        outcome = await self.engine.run_session(spec)
+        self.check()
+        return outcome
 
     async def run_all(
         self,
@@ -90,7 +93,20 @@ class SessionFactory:
         concurrency: int,
         on_outcome: Callable[[SessionOutcome], Awaitable[None] | None],
     ) -> None:
-        await self.engine.run_all(specs, concurrency, on_outcome)
+        def checked(outcome: SessionOutcome) -> Awaitable[None] | None:
+            self.check()  # before the outcome is kept: a session the dead host failed is rerun on resume
+            return on_outcome(outcome)
+
+        await self.engine.run_all(specs, concurrency, checked)
+
+    def check(self) -> None:
+        """Stop the run loudly when a part it depends on is gone (the user host): never hang."""
+        if self.host is not None and self.host.dead is not None:
+            raise ConvosimError(
+                None,
+                "isolate: user",
+                f"{self.host.dead}; the sessions finished before it are kept: run again with --resume",
+            )
 
     async def numbers(self) -> dict[str, Any]:
         """What stats.json reports about the machinery: LLM requests sent, the user host."""
