@@ -70,6 +70,14 @@ class Scenario(BaseModel):
     ray_address: str | None = None  # an existing Ray cluster; default: a local one on this machine
 
 
+RECORD_ONLY = ("content_sha256",)  # what a run store records beside the settings (runners.run.content_hash)
+
+
+def scenario_from_record(record: dict[str, Any]) -> Scenario:
+    """The scenario a run recorded (its settings, without what was recorded only to compare)."""
+    return Scenario.model_validate({k: v for k, v in record.items() if k not in RECORD_ONLY})
+
+
 def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in extra.items():

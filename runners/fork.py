@@ -25,7 +25,7 @@ from convosim.agents.policies import (
     UserObservation,
     UserPolicy,
 )
-from convosim.config import Scenario, deep_merge
+from convosim.config import Scenario, deep_merge, scenario_from_record
 from convosim.environments.domain import load_domain
 from convosim.environments.tasks import load_tasks
 from convosim.errors import ConvosimError
@@ -105,7 +105,7 @@ def fork_session(
     if unknown:
         raise ConvosimError(None, "--live", f"unknown role(s) {sorted(unknown)}; choose from {', '.join(ROLES)}")
     data = deep_merge(recording.scenario, {"roles": {r: o for r, o in (role_overrides or {}).items() if r in live}})
-    scenario = Scenario.model_validate(data)
+    scenario = scenario_from_record(data)
     logs.configure(recording.run_dir / "convosim.log.jsonl")
     try:
         return asyncio.run(_fork(recording, scenario, from_turn))

@@ -58,10 +58,10 @@ class ShardWorker:
     """A Ray actor: one engine, fed batches of sessions by the driver."""
 
     def __init__(self, scenario: dict[str, Any]) -> None:
-        from convosim.config import Scenario
+        from convosim.config import scenario_from_record
         from convosim.runners.run import load_inputs
 
-        self.scenario = Scenario.model_validate(scenario)
+        self.scenario = scenario_from_record(scenario)
         self.domain, tasks, self.rubrics = load_inputs(self.scenario)
         self.tasks = {t.id: t for t in tasks}
         self.sessions: Any = None  # a started SessionFactory, for the actor's lifetime

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import hashlib
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -105,6 +106,19 @@ def config_changes(before: dict[str, Any], after: dict[str, Any], prefix: str = 
     return changed
 
 
+def content_hash(domain: Domain, rubrics: dict[str, Rubric]) -> str:
+    """What a run's data depends on besides its settings: the template database, the policy, every
+    tool as loaded and every task's rubric. A resume refuses a change here as it refuses one in the
+    settings: mixing old and new system prompts or tools in one dataset is never what anyone wants."""
+    parts = {
+        "template": domain.template_hash,
+        "policy": domain.policy,
+        "tools": [t.model_dump(mode="json") for t in domain.tools.values()],
+        "rubrics": {k: r.model_dump(mode="json") for k, r in sorted(rubrics.items())},
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def _open_run(
     store_path: Path, recorded: dict[str, Any], scenario: Scenario, resume: bool, force: bool
 ) -> tuple[RunStore, str, set[str]]:
@@ -121,13 +135,21 @@ def _open_run(
     store = RunStore(store_path)
     first = store.runs()[0]
     run_id = first["run_id"]
-    changed = config_changes(first["scenario"], json.loads(json.dumps(recorded, sort_keys=True, default=str)))
+    before = dict(first["scenario"])
+    before.setdefault("content_sha256", recorded["content_sha256"])  # a store older than the content check
+    changed = config_changes(before, json.loads(json.dumps(recorded, sort_keys=True, default=str)))
     if changed and not force:
         store.close()
+        what = [
+            "domain or task content (policy, tools, seed data, tasks)" if c == "content_sha256" else c for c in changed
+        ]
         raise ConvosimError(
-            store_path, ", ".join(changed), "differs from the run being resumed (add --force to resume anyway)"
+            store_path, ", ".join(what), "differs from the run being resumed (add --force to resume anyway)"
         )
-    done = {r["session_id"] for r in store.sessions(run_id) if not r["parent_session_id"]}
+    rows = [r for r in store.sessions(run_id) if not r["parent_session_id"]]
+    failed = [r["session_id"] for r in rows if r["status"] == "failed"]
+    store.delete_sessions(failed)  # failed = never judged (a dead server, a crash): run them again
+    done = {r["session_id"] for r in rows if r["status"] != "failed"}
     store.mark_running(run_id)
     return store, run_id, done
 
@@ -161,6 +183,7 @@ async def _run(
     recorded = scenario.model_dump(mode="json") | {
         "domain": str(scenario.domain.resolve()),
         "tasks": str(scenario.tasks.resolve()),
+        "content_sha256": content_hash(domain, rubrics),
     }
     store, run_id, done = _open_run(store_path, recorded, scenario, resume, force)
     # Everything loaded so far (libraries, domain, tasks) lives for the whole run: keep the cyclic

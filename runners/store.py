@@ -219,6 +219,12 @@ class RunStore:
         data: dict[str, Any] = json.loads(row[0])
         return data
 
+    def delete_sessions(self, session_ids: Sequence[str]) -> None:
+        """Forget sessions entirely (their events, verdicts and usage) so they can be run again."""
+        with self._transaction():
+            for table in ("events", "verdicts", "usage", "sessions"):
+                self.conn.executemany(f"DELETE FROM {table} WHERE session_id = ?", [(s,) for s in session_ids])
+
     def mark_running(self, run_id: str) -> None:
         self.conn.execute("UPDATE runs SET status='running' WHERE run_id=?", (run_id,))
 

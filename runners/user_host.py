@@ -16,7 +16,7 @@ import sys
 from typing import Any
 
 from convosim.agents.user import UserSimulator
-from convosim.config import Scenario
+from convosim.config import scenario_from_record
 from convosim.environments.domain import load_domain
 from convosim.messages import event_from_json
 from convosim.runners.session_factory import SessionFactory
@@ -27,7 +27,7 @@ async def serve() -> None:
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     config = json.loads(await reader.readline())
-    scenario = Scenario.model_validate(config["scenario"])
+    scenario = scenario_from_record(config["scenario"])
     domain = load_domain(scenario.domain)
     sessions = SessionFactory(scenario, domain, {})
     meter = sessions.meter

@@ -29,9 +29,9 @@ def test_a_dead_user_host_stops_the_run_loudly_and_resume_finishes_it(tmp_path, 
     import sys
     import time
 
-    from conftest import ROOT
-
     from convosim.runners.store import count_sessions
+
+    from conftest import ROOT
 
     cli = str(Path(sys.executable).parent / "convosim")
     out = tmp_path / "run"

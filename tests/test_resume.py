@@ -102,3 +102,52 @@ def test_resume_refuses_a_changed_configuration(tmp_path) -> None:
     assert run_to_end(out, "-n", "6", "--resume", "--force", "--seed", "5").returncode == 0
     with sqlite3.connect(out / "run.sqlite") as db:
         assert db.execute("SELECT count(*) FROM sessions").fetchone()[0] >= 6
+
+
+def test_resume_refuses_changed_domain_content_unless_forced(tmp_path) -> None:
+    """Settings are not all a run depends on: an edited policy (the system prompt of every row)
+    would mix two assistants in one dataset."""
+    import shutil
+
+    domain = tmp_path / "shop"
+    shutil.copytree(ROOT / "examples" / "retail", domain)
+    out = tmp_path / "run"
+
+    def go(*extra: str) -> subprocess.CompletedProcess[str]:
+        cmd = [CLI, "run", str(domain / "scenario.yaml"), "--out", str(out), "-q", "-n", "4", *extra]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+    assert go().returncode == 0
+    assert go("--resume").returncode == 0  # nothing changed: nothing to refuse
+    (domain / "policy.md").write_text((domain / "policy.md").read_text() + "\nBe brief.\n")
+    refused = go("--resume")
+    assert refused.returncode == 2 and "domain or task content" in refused.stderr
+    assert go("--resume", "--force").returncode == 0
+
+
+def test_resume_reruns_failed_sessions_against_a_healed_server(tmp_path, retail_dir) -> None:
+    """Sessions that failed (the model server was down) are run again by --resume; judged ones stay."""
+    from convosim.environments.domain import load_domain
+    from convosim.environments.tasks import load_tasks
+    from convosim.testing import FaultPlan, ScriptedChatServer
+    from convosim.testing.scripted import OfflineResponders
+
+    from support import run, scenario_for, transcripts
+
+    domain = load_domain(retail_dir)
+    tasks, _ = load_tasks(retail_dir / "tasks.yaml", domain)
+    base = scenario_for(retail_dir / "scenario.yaml")
+    responders = OfflineResponders(domain.tools, tasks, base.rules, base.persona).responders()
+    with ScriptedChatServer(responders, faults=FaultPlan({"server_error": 1.0})) as server:
+        role = {"policy": "llm", "model": "openai/assistant", "api_base": server.base_url, "max_retries": 0}
+        scenario = scenario_for(retail_dir / "scenario.yaml", sessions=6, concurrency=3, roles={"assistant": role})
+        first = run(scenario, tmp_path / "run")
+        assert first.stats["failed"] == 6
+        rows = transcripts(tmp_path / "run")
+        assert all(r["reasons"][0]["code"] == "session_failed" for r, _ in rows.values())
+        server.faults = FaultPlan()  # healed
+        from convosim.runners.run import run_scenario
+
+        healed = run_scenario(scenario, tmp_path / "run", show_progress=False, resume=True)
+    assert healed.stats["sessions"] == 6 and healed.stats["accepted"] == 6
+    assert {r["status"] for r, _ in transcripts(tmp_path / "run").values()} == {"accepted"}
