@@ -16,7 +16,7 @@ from typing import cast
 
 import structlog
 
-from convosim.bus import Bus, RoleFactory
+from convosim.bus import Bus, RoleFactory, RoleLogic
 from convosim.config import Limits
 from convosim.environments.domain import Domain, SessionEnvironment
 from convosim.llm.usage import UsageMeter
@@ -124,9 +124,21 @@ class Engine:
                 return "tokens", f"more than {self.limits.max_tokens} tokens"
         return None
 
+    def _owned(self, role: Role, factory: RoleFactory) -> RoleFactory:
+        """The bus builds a role when its session's first event reaches it: the session keeps it."""
+
+        def build(session_id: str) -> RoleLogic:
+            logic = factory(session_id)
+            live = self.live.get(session_id)
+            if live is not None:
+                live.roles[role] = logic
+            return logic
+
+        return build
+
     async def start(self, factories: dict[Role, RoleFactory]) -> None:
         for role, factory in factories.items():
-            await self.bus.register(role, factory)
+            await self.bus.register(role, self._owned(role, factory))
         await self.bus.register("supervisor", lambda sid: _Supervisor(sid, self))
         self.bus.start()
 
@@ -157,8 +169,8 @@ class Engine:
                     f"no verdict after {self.timeout}s",
                 )
             log.info("session_finished", status=status, end_reason=reason, events=len(live.events))
-            usage = self.meter.pop(spec.session_id)
-            return SessionOutcome(spec, status, reason, verdict, list(live.events), started, error, usage)
+            live.usage = self.meter.pop(spec.session_id)
+            return SessionOutcome(spec, status, reason, verdict, list(live.events), started, error, live.usage)
         finally:
             del self.live[spec.session_id]
             live.environment.close()

@@ -7,10 +7,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+from convosim.bus import RoleLogic
 from convosim.environments.domain import SessionEnvironment
 from convosim.llm.usage import Usage
 from convosim.messages import BaseEvent, EndReason, Verdict
-from convosim.models import Task
+from convosim.models import Role, Task
 
 
 @dataclass(frozen=True)
@@ -35,9 +36,10 @@ class SessionOutcome:
 
 @dataclass
 class Session:
-    """One conversation while it runs: its spec (id, task, trial), its own database, the events
-    recorded so far, how it ended, and the future the engine waits on. The roles never see it:
-    they only receive the events addressed to them."""
+    """One conversation while it runs: its spec (id, task, trial), its own database, its four roles
+    (built by the bus on first delivery), the events recorded so far, its LLM usage, how it ended,
+    and the future the engine waits on. The roles never see it: they only receive the events
+    addressed to them."""
 
     spec: SessionSpec
     environment: SessionEnvironment
@@ -46,6 +48,8 @@ class Session:
     end_reason: EndReason | None = None
     ended: bool = False
     tool_errors: int = 0
+    roles: dict[Role, RoleLogic] = field(default_factory=dict)
+    usage: dict[str, Usage] = field(default_factory=dict)
 
     @property
     def id(self) -> str:
