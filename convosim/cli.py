@@ -147,6 +147,9 @@ def run(
     if not quiet:
         out.print(stats_table(result.stats))
     out.print(f"dataset: {result.out_dir / 'dataset.jsonl'}  run store: {result.out_dir / 'run.sqlite'}")
+    if result.stats["sessions"] and result.stats["failed"] == result.stats["sessions"]:
+        err.print("[red]error:[/red] every session failed (see rejected.jsonl for the reasons)", highlight=False)
+        raise typer.Exit(1)  # a run that produced nothing never reports success
 
 
 @app.command()

@@ -24,6 +24,7 @@ from convosim.environments.tasks import load_tasks
 from convosim.errors import ConvosimError
 from convosim.models import Role, Rubric, Task
 from convosim.runners.export import AtomicJsonl, openai_messages
+from convosim.runners.preflight import run_preflight
 from convosim.runners.queries import run_stats
 from convosim.runners.ray_runner import run_on_ray
 from convosim.runners.roles import derived_seed
@@ -178,6 +179,7 @@ async def _run(
     force: bool = False,
 ) -> RunResult:
     domain, tasks, rubrics = load_inputs(scenario)
+    checked = await run_preflight(scenario, skip=frozenset(overrides))  # before anything is written
     out_dir.mkdir(parents=True, exist_ok=True)
     store_path = out_dir / STORE_NAME
     recorded = scenario.model_dump(mode="json") | {
@@ -264,6 +266,8 @@ async def _run(
         stats = tally.summary(wall)
     stats.update(extra)
     stats.update(exported)
+    if checked:
+        stats["preflight"] = checked
     (out_dir / "stats.json").write_text(json.dumps(stats, indent=2) + "\n", encoding="utf-8")
     store.finish_run(run_id)
     store.close()

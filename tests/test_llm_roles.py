@@ -62,12 +62,15 @@ def test_all_llm_roles_over_http_produce_accepted_multi_turn_sessions(tmp_path, 
     assert usage["judge"]["calls"] == 6, "the judge's calls are counted"
     assert all(u["cost_usd"] is None for u in usage.values()), "a local model's cost is unknown, not 0"
     assert all(u["prompt_tokens"] > 0 and u["latency_s"] > 0 for u in usage.values())
-    assert server.request_count == stats["llm_requests_sent"] == sum(u["calls"] for u in usage.values())
+    assert stats["preflight"]["calls"] == stats["preflight"]["models_checked"] == 3  # one per LLM role
+    assert server.request_count - 3 == stats["llm_requests_sent"] == sum(u["calls"] for u in usage.values())
 
     by_model: dict[str, list[dict]] = {}
     for body in server.requests:
         by_model.setdefault(body["model"], []).append(body)
     # The user simulator's prompt carries the rules and its task; the assistant's never carries task text.
+    sessions_only = {m: [b for b in bodies if b["messages"][0]["role"] == "system"] for m, bodies in by_model.items()}
+    by_model = {m: bodies for m, bodies in sessions_only.items() if bodies}  # the pre-flight pings left out
     user_prompt = by_model["user"][0]["messages"][0]["content"]
     assert "at most 2" in user_prompt and "task_complete" in user_prompt and "never invent" in user_prompt.lower()
     private = {t.goal for t in tasks} | {t.context for t in tasks} | {s.description for t in tasks for s in t.subgoals}
@@ -232,8 +235,8 @@ def test_test_doubles_do_not_depend_on_prompt_wording(tmp_path, retail_dir, serv
     result = run(llm_scenario(retail_dir, server.base_url, sessions=3, concurrency=3), tmp_path / "run")
     assert result.stats["accepted"] == 3
     assert result.stats["llm_usage"]["judge"]["calls"] == 3
-    first = server.requests[0]["messages"][0]["content"]
-    assert first.startswith("Reworded.") or server.requests[0]["messages"][-1]["content"].startswith("Reworded.")
+    texts = [m["content"] for r in server.requests for m in r["messages"] if isinstance(m.get("content"), str)]
+    assert any(t.startswith("Reworded.") for t in texts)
 
 
 def test_the_tool_double_reads_a_reworded_prompt_by_shape(retail, monkeypatch) -> None:
@@ -255,3 +258,20 @@ def test_the_tool_double_reads_a_reworded_prompt_by_shape(retail, monkeypatch) -
         config = ModelConfig(model="openai/tool", api_base=server.base_url, timeout_s=5)
         output, is_error = asyncio.run(ToolSimulator(LLMClient(config, UsageMeter()), "s").run(tool, {"order_id": 1}))
     assert not is_error and isinstance(output["status"], str)
+
+
+def test_preflight_stops_a_run_before_it_writes_anything(tmp_path, retail_dir) -> None:
+    """An unreachable endpoint is found by one call per role, not by every session failing."""
+    import socket
+
+    from convosim.errors import ConvosimError
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    role = {"policy": "llm", "model": "openai/assistant", "api_base": f"http://127.0.0.1:{port}/v1", "timeout_s": 2}
+    scenario = scenario_for(retail_dir / "scenario.yaml", sessions=4, roles={"assistant": role})
+    with pytest.raises(ConvosimError) as err:
+        run(scenario, tmp_path / "run")
+    assert str(err.value).startswith("roles.assistant: pre-flight call failed")
+    assert not (tmp_path / "run").exists()

@@ -138,7 +138,13 @@ def test_resume_reruns_failed_sessions_against_a_healed_server(tmp_path, retail_
     tasks, _ = load_tasks(retail_dir / "tasks.yaml", domain)
     base = scenario_for(retail_dir / "scenario.yaml")
     responders = OfflineResponders(domain.tools, tasks, base.rules, base.persona).responders()
-    with ScriptedChatServer(responders, faults=FaultPlan({"server_error": 1.0})) as server:
+
+    class DownAfterPreflight(FaultPlan):
+        def draw(self) -> str | None:
+            self.drawn = getattr(self, "drawn", 0) + 1
+            return None if self.drawn == 1 else "server_error"  # the pre-flight call gets through
+
+    with ScriptedChatServer(responders, faults=DownAfterPreflight()) as server:
         role = {"policy": "llm", "model": "openai/assistant", "api_base": server.base_url, "max_retries": 0}
         scenario = scenario_for(retail_dir / "scenario.yaml", sessions=6, concurrency=3, roles={"assistant": role})
         first = run(scenario, tmp_path / "run")
@@ -151,3 +157,34 @@ def test_resume_reruns_failed_sessions_against_a_healed_server(tmp_path, retail_
         healed = run_scenario(scenario, tmp_path / "run", show_progress=False, resume=True)
     assert healed.stats["sessions"] == 6 and healed.stats["accepted"] == 6
     assert {r["status"] for r, _ in transcripts(tmp_path / "run").values()} == {"accepted"}
+
+
+def test_a_run_whose_sessions_all_failed_exits_non_zero(tmp_path, retail_dir) -> None:
+    from typer.testing import CliRunner
+
+    from convosim.cli import app
+    from convosim.environments.domain import load_domain
+    from convosim.environments.tasks import load_tasks
+    from convosim.testing import FaultPlan, ScriptedChatServer
+    from convosim.testing.scripted import OfflineResponders
+
+    domain = load_domain(retail_dir)
+    tasks, _ = load_tasks(retail_dir / "tasks.yaml", domain)
+    from support import scenario_for
+
+    base = scenario_for(retail_dir / "scenario.yaml")
+    responders = OfflineResponders(domain.tools, tasks, base.rules, base.persona).responders()
+
+    class DownAfterPreflight(FaultPlan):
+        def draw(self) -> str | None:
+            self.drawn = getattr(self, "drawn", 0) + 1
+            return None if self.drawn == 1 else "server_error"
+
+    with ScriptedChatServer(responders, faults=DownAfterPreflight()) as server:
+        args = ["run", str(retail_dir / "scenario.yaml"), "-n", "3", "-q", "--out", str(tmp_path / "run")]
+        args += ["--assistant-model", "openai/assistant", "--api-base", server.base_url]
+        result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert "every session failed" in result.output
+    rejected = (tmp_path / "run" / "rejected.jsonl").read_text().splitlines()
+    assert len(rejected) == 3 and all('"session_failed"' in line for line in rejected)

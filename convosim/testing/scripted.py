@@ -154,7 +154,10 @@ class OfflineResponders:
 
     async def user(self, body: dict[str, Any]) -> ChatReply:
         system = body["messages"][0]["content"]
-        task = max((t for t in self.tasks if t.goal in system), key=lambda t: len(t.goal) + (t.context in system))
+        matching = [t for t in self.tasks if t.goal in system]
+        if not matching:  # not a session (a pre-flight check): answer like any model would
+            return ChatReply(content=json.dumps({"message": "ready", "task_complete": False}))
+        task = max(matching, key=lambda t: len(t.goal) + (t.context in system))
         view = task.user_view()
         messages = body["messages"]
         hashes = _prefix_hashes(messages)
@@ -186,8 +189,11 @@ class OfflineResponders:
 
     def judge(self, body: dict[str, Any]) -> ChatReply:
         values = json_values(body["messages"][-1]["content"])
-        items = _list_of(values, "id", "class", "text")
-        transcript = _list_of(values, "role")
+        try:
+            items = _list_of(values, "id", "class", "text")
+            transcript = _list_of(values, "role")
+        except ValueError:  # not a review (a pre-flight check)
+            return ChatReply(content=json.dumps({"items": [], "summary": "ready"}))
         said = "\n".join(m.get("content") or "" for m in transcript if m["role"] == "assistant")
         results = []
         for item in items:
@@ -202,5 +208,7 @@ class OfflineResponders:
             for v in json_values(body["messages"][0]["content"])
             if isinstance(v, dict) and v.get("type") in ("object", "array") and ("properties" in v or "items" in v)
         ]
+        if not schemas:  # not a tool call (a pre-flight check)
+            return ChatReply(content="ready")
         schema = schemas[0]
         return ChatReply(content=json.dumps(sample_for(schema)))
