@@ -143,7 +143,12 @@ def run(
     if resume and out_dir is None:
         raise ConvosimError(None, "--resume", "needs --out: the folder of the run to finish")
     target = out_dir or Path("runs") / f"{sc.name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    result = run_scenario(sc, target, console=err, show_progress=not quiet, resume=resume, force=force)
+    try:
+        result = run_scenario(sc, target, console=err, show_progress=not quiet, resume=resume, force=force)
+    except KeyboardInterrupt:
+        again = f"convosim run {scenario} --out {target} --resume"
+        err.print(f"interrupted: the finished sessions are kept in {target}; to finish the run: {again}")
+        raise typer.Exit(130) from None
     if not quiet:
         out.print(stats_table(result.stats))
     out.print(f"dataset: {result.out_dir / 'dataset.jsonl'}  run store: {result.out_dir / 'run.sqlite'}")

@@ -15,7 +15,11 @@ def load_data(path: Path) -> Any:
     """Parse a .yaml/.yml/.json file; a missing or malformed file raises ConvosimError."""
     if not path.is_file():
         raise ConvosimError(path, None, "file not found")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ConvosimError(path, f"line {line}", f"not UTF-8 text (byte {exc.start}): save the file as UTF-8") from exc
     if path.suffix == ".json":
         try:
             return json.loads(text)

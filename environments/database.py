@@ -35,6 +35,10 @@ class QueryTimeout(RuntimeError):
     pass
 
 
+class OutputTooLarge(RuntimeError):
+    pass
+
+
 class SchemaError(Exception):
     """A statement of the domain's schema failed; `line` is where that statement starts."""
 
@@ -122,14 +126,15 @@ class TemplateDatabase:
         self.image: bytes = conn.serialize()
         conn.close()
 
-    def clone(self, timeout_s: float = 2.0) -> SessionDatabase:
-        return SessionDatabase(self.image, timeout_s=timeout_s)
+    def clone(self, timeout_s: float = 2.0, max_output_bytes: int = 1_000_000) -> SessionDatabase:
+        return SessionDatabase(self.image, timeout_s=timeout_s, max_output_bytes=max_output_bytes)
 
 
 class SessionDatabase:
     """One session's private, mutable copy of the template."""
 
-    def __init__(self, image: bytes, timeout_s: float = 2.0) -> None:
+    def __init__(self, image: bytes, timeout_s: float = 2.0, max_output_bytes: int = 1_000_000) -> None:
+        self.max_output_bytes = max_output_bytes
         self.conn = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
         self.conn.deserialize(image)
         self.conn.row_factory = sqlite3.Row
@@ -151,7 +156,7 @@ class SessionDatabase:
             try:
                 before = self.conn.total_changes
                 cursor = self.conn.execute(sql, dict(params))
-                rows = [dict(r) for r in cursor.fetchall()]
+                rows = self._bounded_rows(cursor)
                 changed = self.conn.total_changes - before
                 if write:
                     self.conn.execute("COMMIT")
@@ -165,6 +170,20 @@ class SessionDatabase:
             raise
         return rows, changed
 
+    def _bounded_rows(self, cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
+        """The result rows, fetched in batches and refused once they pass the size a conversation can
+        carry: a result of millions of rows never reaches memory, let alone the model."""
+        rows: list[dict[str, Any]] = []
+        size = 0
+        while batch := cursor.fetchmany(256):
+            for row in batch:
+                item = dict(row)
+                size += sum(len(str(v)) + len(k) + 6 for k, v in item.items())
+                rows.append(item)
+            if size > self.max_output_bytes:
+                raise OutputTooLarge(f"the result is larger than {self.max_output_bytes} bytes: ask for less")
+        return rows
+
     def snapshot(self) -> dict[str, list[dict[str, Any]]]:
         """Every row of every table, in a canonical order (used for hashing and diffs)."""
         self._deadline = time.monotonic() + 60
@@ -175,6 +194,7 @@ class SessionDatabase:
         return out
 
     def primary_keys(self) -> dict[str, tuple[str, ...]]:
+        self._deadline = time.monotonic() + 60  # reading the schema of a large domain is not a runaway query
         keys: dict[str, tuple[str, ...]] = {}
         for table in self.table_names():
             info = self.conn.execute(f'PRAGMA table_info("{table}")').fetchall()

@@ -61,8 +61,10 @@ class Domain:
             probe.close()
         self.template_hash = state_hash(self.snapshot, self.keys)
 
-    def new_session(self, query_timeout_s: float = 2.0) -> SessionEnvironment:
-        return SessionEnvironment(self, self.template.clone(timeout_s=query_timeout_s))
+    def new_session(self, query_timeout_s: float = 2.0, max_output_bytes: int = 1_000_000) -> SessionEnvironment:
+        return SessionEnvironment(
+            self, self.template.clone(timeout_s=query_timeout_s, max_output_bytes=max_output_bytes)
+        )
 
     def openai_tools(self) -> list[dict[str, Any]]:
         return [t.openai() for t in self.tools.values()]

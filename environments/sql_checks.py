@@ -8,6 +8,7 @@ table set is checked against the schema explicitly.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 import sqlglot
@@ -16,6 +17,7 @@ from sqlglot import exp
 from convosim.models import ToolSpec
 
 WRITE_STATEMENTS = (exp.Insert, exp.Update, exp.Delete)
+REPLACE_INTO = re.compile(r"^\s*REPLACE\s+INTO\b", re.IGNORECASE)
 
 
 class SqlCheckError(ValueError):
@@ -26,8 +28,9 @@ def check_tool_sql(tool: ToolSpec, tables: set[str]) -> list[str]:
     """Validate `tool.sql` against the domain; return the columns it binds as named parameters."""
     if tool.sql is None:
         return []
+    sql = REPLACE_INTO.sub("INSERT OR REPLACE INTO", tool.sql)  # SQLite's shorthand, same statement
     try:
-        statements = [s for s in sqlglot.parse(tool.sql, read="sqlite") if s is not None]
+        statements = [s for s in sqlglot.parse(sql, read="sqlite") if s is not None]
     except sqlglot.errors.ParseError as exc:
         raise SqlCheckError(f"does not parse as SQLite: {str(exc).splitlines()[0]}") from exc
     if len(statements) != 1:
@@ -47,6 +50,9 @@ def check_tool_sql(tool: ToolSpec, tables: set[str]) -> list[str]:
 
     cte_names = {cte.alias_or_name.lower() for cte in statement.find_all(exp.CTE)}
     known = {t.lower() for t in tables}
+    shadowing = sorted(n for n in cte_names if n in known or n.startswith("sqlite_"))
+    if shadowing:
+        raise SqlCheckError(f"a WITH name may not hide a table: {', '.join(shadowing)}")
     referenced = {t.name.lower() for t in statement.find_all(exp.Table) if t.name}
     unknown = sorted(referenced - known - cte_names)
     if unknown:

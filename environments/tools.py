@@ -11,8 +11,11 @@ from typing import Any
 
 import jsonschema
 
-from convosim.environments.database import QueryTimeout, SessionDatabase
+from convosim.environments.database import OutputTooLarge, QueryTimeout, SessionDatabase
 from convosim.models import ToolSpec
+
+FORMATS = jsonschema.Draft202012Validator.FORMAT_CHECKER  # format: email, date, ... are checked, not decoration
+INT64 = (-(2**63), 2**63 - 1)  # what SQLite can bind: a larger integer is a tool error, not a crash
 
 
 class ToolError(Exception):
@@ -25,13 +28,20 @@ def argument_errors(tool: ToolSpec, args: Any) -> list[str]:
         return [f"arguments are not valid JSON: {args[:80]!r}"]
     if not isinstance(args, dict):
         return ["arguments must be a JSON object"]
-    validator = jsonschema.Draft202012Validator(tool.parameters)
+    validator = jsonschema.Draft202012Validator(tool.parameters, format_checker=FORMATS)
     errors = []
     for err in sorted(validator.iter_errors(args), key=lambda e: list(e.path)):
         where = ".".join(str(p) for p in err.path)
         errors.append(f"{where}: {err.message}" if where else err.message)
     extra = sorted(set(args) - set(tool.properties))
     errors.extend(f"unknown argument {name!r}" for name in extra)
+    for name, value in args.items():
+        schema = tool.properties.get(name, {})
+        if isinstance(value, int) and not isinstance(value, bool) and not INT64[0] <= value <= INT64[1]:
+            errors.append(f"{name}: {value} is outside the 64-bit integer range")
+        pattern = schema.get("pattern")
+        if isinstance(value, str) and isinstance(pattern, str) and pattern.endswith("$") and value.endswith("\n"):
+            errors.append(f"{name}: {value!r} does not match {pattern!r} (a trailing newline is not the end)")
     return errors
 
 
@@ -45,7 +55,7 @@ def run_tool(db: SessionDatabase, tool: ToolSpec, args: dict[str, Any]) -> tuple
     params = {name: args.get(name) for name in tool.properties}
     try:
         rows, changed = db.execute(tool.sql, params, write=tool.kind == "write")
-    except QueryTimeout as exc:
+    except (QueryTimeout, OutputTooLarge) as exc:
         raise ToolError(str(exc)) from exc
     except sqlite3.IntegrityError as exc:
         raise ToolError(f"rejected by the database: {exc}") from exc

@@ -145,7 +145,8 @@ class Engine:
     async def run_session(self, spec: SessionSpec) -> SessionOutcome:
         started = time.time()
         loop = asyncio.get_running_loop()
-        live = Session(spec, self.domain.new_session(self.query_timeout), loop.create_future())
+        environment = self.domain.new_session(self.query_timeout, self.limits.max_tool_output_bytes)
+        live = Session(spec, environment, loop.create_future())
         self.live[spec.session_id] = live
         structlog.contextvars.bind_contextvars(session_id=spec.session_id, agent="runner")
         try:

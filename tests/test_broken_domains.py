@@ -211,3 +211,48 @@ def test_the_unedited_domain_passes(tmp_path: Path, runner: CliRunner) -> None:
     result = runner.invoke(app, ["check", str(root)])
     assert result.exit_code == 0, result.output
     assert "39 tasks verified" in result.output
+
+
+def test_more_input_cases_are_one_line_errors_or_work(tmp_path: Path, runner: CliRunner) -> None:
+    """Item by item: a non-UTF-8 file, a WITH name hiding a table, REPLACE INTO (valid SQLite),
+    a domain with 120 tables (its schema is read without tripping the query timeout)."""
+    root = tmp_path / "shop"
+    shutil.copytree(EXAMPLES / "retail", root)
+    (root / "policy.md").write_bytes("Caf\xe9 policy".encode("latin-1"))
+    result = runner.invoke(app, ["check", str(root)])
+    assert result.exit_code == 2 and "policy.md" in result.output and "not UTF-8" in result.output
+    (root / "policy.md").write_text("A policy.\n")
+    (root / "tasks.yaml").write_bytes((root / "tasks.yaml").read_bytes() + b"\n# \xff\n")
+    result = runner.invoke(app, ["check", str(root)])
+    assert result.exit_code == 2 and "tasks.yaml: line" in " ".join(result.output.split())
+    shutil.copy(EXAMPLES / "retail" / "tasks.yaml", root / "tasks.yaml")
+    tool("get_customer", _set("sql", "WITH sqlite_master AS (SELECT 1 AS customer_id) " + GET_CUSTOMER_SQL))(root)
+    result = runner.invoke(app, ["check", str(root)])
+    assert result.exit_code == 2 and "may not hide a table" in " ".join(result.output.split())
+    tool("get_customer", _set("sql", GET_CUSTOMER_SQL))(root)
+    replace = "REPLACE INTO customers (customer_id, name, email, phone, tier) VALUES (:customer_id, :name, :email, :phone, 'standard') RETURNING customer_id, name"
+    tool(
+        "update_customer_phone",
+        lambda t: t.update(
+            sql=replace,
+            parameters={
+                **t["parameters"],
+                "properties": {
+                    **t["parameters"]["properties"],
+                    "name": {"type": "string"},
+                    "email": {"type": "string", "format": "email"},
+                },
+                "required": ["customer_id", "name", "email", "phone"],
+            },
+            phrasings=["Please store customer {customer_id} as {name}, {email}, phone {phone}."],
+        ),
+    )(root)
+    (root / "tasks.yaml").write_text("[]\n")
+    result = runner.invoke(app, ["check", str(root), "--tasks", str(tmp_path / "none.yaml")])
+    assert result.exit_code == 0, result.output
+    wide = tmp_path / "wide"
+    shutil.copytree(EXAMPLES / "retail", wide)
+    extra = "".join(f"CREATE TABLE extra_{i} (id INTEGER PRIMARY KEY, note TEXT);\n" for i in range(120))
+    (wide / "schema.sql").write_text((wide / "schema.sql").read_text() + extra)
+    result = runner.invoke(app, ["check", str(wide)])
+    assert result.exit_code == 0 and "125 tables" in result.output, result.output

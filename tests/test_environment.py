@@ -122,3 +122,61 @@ def test_state_hash_is_order_independent() -> None:
     d = diff(a, changed, keys)
     assert d["t"]["added"] == [{"id": 3, "v": "d"}]
     assert d["t"]["changed"] == [{"key": [2], "changes": {"v": ["b", "c"]}}]
+
+
+@pytest.mark.parametrize(
+    ("tool", "args", "problem"),
+    [
+        ("find_customer_by_email", {"email": "not-an-email"}, "is not a 'email'"),
+        ("get_customer", {"customer_id": 2**63}, "64-bit integer range"),
+        ("get_customer", {"customer_id": -(2**70)}, "64-bit integer range"),
+    ],
+)
+def test_arguments_are_checked_for_format_and_range(retail, tool, args, problem) -> None:
+    """A value the schema or SQLite cannot take is a tool error for the assistant, never a crash."""
+    env = retail.new_session()
+    try:
+        result = env.call("c", tool, args)
+    finally:
+        env.close()
+    assert result.is_error and problem in result.output["error"]
+
+
+def test_a_pattern_does_not_accept_a_trailing_newline() -> None:
+    from convosim.environments.tools import argument_errors
+    from convosim.models import ToolSpec
+
+    tool = ToolSpec.model_validate(
+        {
+            "name": "t",
+            "description": "d",
+            "kind": "read",
+            "parameters": {"type": "object", "properties": {"code": {"type": "string", "pattern": "^P\\d$"}}},
+            "phrasings": ["Plan {code}."],
+        }
+    )
+    assert argument_errors(tool, {"code": "P1"}) == []
+    assert argument_errors(tool, {"code": "P1\n"})
+
+
+def test_a_huge_tool_result_is_a_tool_error_not_a_memory_spike(retail) -> None:
+    from convosim.environments.tools import run_tool
+    from convosim.models import ToolSpec
+
+    flood = ToolSpec.model_validate(
+        {
+            "name": "flood",
+            "description": "Every row many times over.",
+            "kind": "read",
+            "returns": "many",
+            "sql": "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 200000)"
+            " SELECT i, printf('%0100d', i) AS pad FROM n",
+            "phrasings": ["Flood me."],
+        }
+    )
+    env = retail.new_session(max_output_bytes=100_000)
+    try:
+        with pytest.raises(Exception, match="larger than 100000 bytes"):
+            run_tool(env.db, flood, {})
+    finally:
+        env.close()
