@@ -119,6 +119,9 @@ def run(
     workers: Annotated[int | None, typer.Option(help="With --runner ray: number of Ray workers.")] = None,
     address: Annotated[str | None, typer.Option(help="With --runner ray: an existing cluster's address.")] = None,
     force: Annotated[bool, typer.Option("--force", help="With --resume: accept a changed configuration.")] = False,
+    max_cost: Annotated[
+        float | None, typer.Option("--max-cost", help="Stop cleanly once the LLM calls cost this many USD.")
+    ] = None,
 ) -> None:
     """Run a scenario: simulate sessions, validate them, write the run store and the dataset."""
     from convosim.config import load_scenario
@@ -138,6 +141,7 @@ def run(
         "runner": runner,
         "ray_workers": workers,
         "ray_address": address,
+        "limits": {"max_cost_usd": max_cost} if max_cost is not None else None,
     }
     sc = load_scenario(scenario, overrides)
     if resume and out_dir is None:
@@ -152,9 +156,42 @@ def run(
     if not quiet:
         out.print(stats_table(result.stats))
     out.print(f"dataset: {result.out_dir / 'dataset.jsonl'}  run store: {result.out_dir / 'run.sqlite'}")
+    budget = result.stats.get("budget")
+    if budget and budget["reached"]:
+        again = f"convosim run {scenario} --out {result.out_dir} --resume --max-cost <higher>"
+        err.print(f"stopped at the budget: ${budget['spent_usd']} of ${budget['cap_usd']}; to go on: {again}")
+        return
     if result.stats["sessions"] and result.stats["failed"] == result.stats["sessions"]:
         err.print("[red]error:[/red] every session failed (see rejected.jsonl for the reasons)", highlight=False)
         raise typer.Exit(1)  # a run that produced nothing never reports success
+
+
+@app.command()
+@_command
+def plan(
+    scenario: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    n: Annotated[int | None, typer.Option("-n", "--sessions", help="Sessions of the run to plan.")] = None,
+    pilot: Annotated[int, typer.Option(help="Sessions to run as the pilot (spread over the run).")] = 8,
+    user_model: UserModel = None,
+    assistant_model: AssistantModel = None,
+    tool_model: ToolModel = None,
+    judge_model: JudgeModel = None,
+    api_base: ApiBase = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON instead of a table.")] = False,
+) -> None:
+    """Estimate a run's LLM calls, tokens, cost and time from a small pilot (writes nothing)."""
+    from convosim.config import load_scenario
+    from convosim.presentation import plan_table
+    from convosim.runners.plan import plan_run
+
+    models = {"user": user_model, "assistant": assistant_model, "tool": tool_model, "judge": judge_model}
+    roles = role_overrides(models, api_base=api_base)
+    sc = load_scenario(scenario, {"sessions": n, "roles": roles or None})
+    estimate = plan_run(sc, pilot)
+    if as_json:
+        sys.stdout.write(json.dumps(estimate, indent=2) + "\n")
+        return
+    out.print(plan_table(estimate))
 
 
 @app.command()

@@ -46,6 +46,7 @@ class Limits(BaseModel):
     max_tool_calls_per_turn: int = Field(6, ge=1)
     query_timeout_s: float = Field(2.0, gt=0)
     max_tool_output_bytes: int = Field(1_000_000, ge=1_000)  # larger tool results are a tool error
+    max_cost_usd: float | None = Field(None, gt=0)  # the whole run's LLM spend; needs known prices
     max_tool_errors: int = Field(8, ge=1)  # per session; more ends it (reason: error)
     max_tokens: int | None = Field(None, ge=1)  # per session, all roles; more ends it
 

@@ -63,3 +63,16 @@ def events_table(rows: list[dict[str, Any]], text_of: Any) -> Table:
             text_of(row)[:200],
         )
     return table
+
+
+def plan_table(estimate: dict[str, Any]) -> Table:
+    table = Table(title=f"plan: {estimate['sessions']} sessions (pilot of {estimate['pilot_sessions']})")
+    for column in ("role", "calls", "prompt tokens", "completion tokens", "cost"):
+        table.add_column(column, justify="right" if column != "role" else "left")
+    for role, r in estimate["roles"].items():
+        cost = "unknown" if r["cost_usd"] is None else f"${r['cost_usd']:.4f}"
+        table.add_row(role, str(r["calls"]), str(r["prompt_tokens"]), str(r["completion_tokens"]), cost)
+    total = "unknown" if estimate["total_cost_usd"] is None else f"${estimate['total_cost_usd']:.4f}"
+    table.add_row("total", str(estimate["total_calls"]), "", str(estimate["total_tokens"]) + " tokens", total)
+    table.caption = f"estimated wall time {estimate['estimated_wall_time_s']} s"
+    return table

@@ -60,6 +60,14 @@ async def run_preflight(scenario: Scenario, skip: frozenset[str] = frozenset()) 
         )
         checks.append(_check(role, LLMClient(quick, meter), with_tools))
     await asyncio.gather(*checks)
+    if scenario.limits.max_cost_usd is not None:
+        unpriced = sorted(role for role, u in meter.by_session.get("preflight", {}).items() if not u.cost_known)
+        if unpriced:
+            raise ConvosimError(
+                None,
+                f"roles.{unpriced[0]}",
+                "--max-cost needs a known price for every LLM role: set cost_per_1k_input and cost_per_1k_output",
+            )
     total = Usage()
     for usage in meter.pop("preflight").values():
         total.add(usage)

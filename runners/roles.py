@@ -28,6 +28,7 @@ from convosim.config import RoleConfig, Scenario
 from convosim.environments.domain import Domain, SessionEnvironment
 from convosim.environments.phrasing import PhraseBook
 from convosim.errors import ConvosimError
+from convosim.llm.budget import Budget
 from convosim.llm.cache import ResponseCache
 from convosim.llm.client import LLMClient
 from convosim.llm.usage import UsageMeter
@@ -85,6 +86,7 @@ def build_roles(
     environment_of: Callable[[str], SessionEnvironment],
     meter: UsageMeter,
     hooks: PolicyHooks | None = None,
+    budget: Budget | None = None,
 ) -> Roles:
     hooks = hooks or PolicyHooks()
     book = PhraseBook(domain.tools)
@@ -97,7 +99,7 @@ def build_roles(
         model = config.llm()
         key = model.model_dump_json()
         if key not in roles.clients:
-            client = LLMClient(model, meter, cache)
+            client = LLMClient(model, meter, cache, budget=budget)
             sibling = by_endpoint.setdefault((model.model, model.api_base), client)
             client.share_limit_with(sibling)
             roles.clients[key] = client

@@ -92,7 +92,16 @@ def export(store: RunStore, run_id: str, domain: Domain, out_dir: Path) -> dict[
 
 
 # Settings that may differ between a run and its resume: they change speed, not content.
-RESUMABLE_CHANGES = {"concurrency", "sessions", "cache", "isolate", "runner", "ray_workers", "ray_address"}
+RESUMABLE_CHANGES = {
+    "concurrency",
+    "sessions",
+    "cache",
+    "isolate",
+    "runner",
+    "ray_workers",
+    "ray_address",
+    "limits.max_cost_usd",  # a run stopped at its budget is resumed with a higher one
+}
 
 
 def config_changes(before: dict[str, Any], after: dict[str, Any], prefix: str = "") -> list[str]:
@@ -211,12 +220,14 @@ async def _run(
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("accepted {task.fields[accepted]}"),
+        TextColumn("spent {task.fields[spent]}"),
         TimeElapsedColumn(),
         console=console,
         disable=not show_progress,
         transient=False,
     ) as progress:
-        bar = progress.add_task(scenario.name, total=scenario.sessions, accepted=0, completed=len(done))
+        bar = progress.add_task(scenario.name, total=scenario.sessions, accepted=0, completed=len(done), spent="$0")
+        spent = 0.0
 
         def on_outcome(outcome: SessionOutcome) -> None:
             verdict = outcome.verdict
@@ -248,7 +259,9 @@ async def _run(
                     else [outcome.end_reason or "error"],
                 }
             )
-            progress.update(bar, advance=1, accepted=tally.status["accepted"])
+            nonlocal spent
+            spent += sum(u.cost_usd for u in outcome.usage.values())
+            progress.update(bar, advance=1, accepted=tally.status["accepted"], spent=f"${spent:.4f}")
 
         extra: dict[str, Any] = {}
         if scenario.runner == "ray":

@@ -19,6 +19,7 @@ from convosim.bus import RoleFactory
 from convosim.config import Scenario
 from convosim.environments.domain import Domain, SessionEnvironment
 from convosim.errors import ConvosimError
+from convosim.llm.budget import Budget
 from convosim.llm.usage import UsageMeter
 from convosim.models import Role, Rubric
 from convosim.runners.engine import Engine
@@ -47,6 +48,8 @@ class SessionFactory:
         self.hooks = hooks
         self.overrides = dict(overrides or {})
         self.meter = UsageMeter()
+        cap = scenario.limits.max_cost_usd
+        self.budget = Budget(cap) if cap is not None else None
         self.engine = Engine(domain, scenario.limits, self.meter)
         self.roles: Roles | None = None
         self.host: UserHost | None = None
@@ -59,7 +62,7 @@ class SessionFactory:
 
     async def __aenter__(self) -> SessionFactory:
         self.roles = build_roles(
-            self.scenario, self.domain, self.rubrics, self.engine.environment_of, self.meter, self.hooks
+            self.scenario, self.domain, self.rubrics, self.engine.environment_of, self.meter, self.hooks, self.budget
         )
         factories = {**self.roles.factories, **self.overrides}
         if "user" in self.scenario.isolate and "user" not in self.overrides:
@@ -97,7 +100,9 @@ class SessionFactory:
             self.check()  # before the outcome is kept: a session the dead host failed is rerun on resume
             return on_outcome(outcome)
 
-        await self.engine.run_all(specs, concurrency, checked)
+        budget = self.budget
+        within_budget = (s for s in specs if budget is None or not budget.exhausted)  # no new session past it
+        await self.engine.run_all(within_budget, concurrency, checked)
 
     def check(self) -> None:
         """Stop the run loudly when a part it depends on is gone (the user host): never hang."""
@@ -111,6 +116,12 @@ class SessionFactory:
     async def numbers(self) -> dict[str, Any]:
         """What stats.json reports about the machinery: LLM requests sent, the user host."""
         out: dict[str, Any] = {"llm_requests_sent": self.roles.requests_sent() if self.roles else 0}
+        if self.budget is not None:
+            out["budget"] = {
+                "cap_usd": self.budget.cap_usd,
+                "spent_usd": round(self.budget.spent_usd, 6),
+                "reached": self.budget.exhausted,
+            }
         if self.host is not None:
             host = await self.host.stats()
             out["user_host"] = {"pid": host["pid"], "events_handled": host["handled"]}

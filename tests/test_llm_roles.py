@@ -275,3 +275,51 @@ def test_preflight_stops_a_run_before_it_writes_anything(tmp_path, retail_dir) -
         run(scenario, tmp_path / "run")
     assert str(err.value).startswith("roles.assistant: pre-flight call failed")
     assert not (tmp_path / "run").exists()
+
+
+PRICED = {"cost_per_1k_input": 0.5, "cost_per_1k_output": 1.5}
+
+
+def test_plan_estimates_the_run_within_a_quarter(tmp_path, retail_dir, server) -> None:
+    """A pilot of 8 sessions spread over a 40-session run predicts its calls and tokens (±25%)."""
+    from convosim.runners.plan import plan_run
+
+    roles = {r: {**cfg, **PRICED} for r, cfg in llm_scenario(retail_dir, server.base_url).roles.model_dump().items()}
+    scenario = scenario_for(retail_dir / "scenario.yaml", sessions=40, concurrency=8, roles=roles)
+    estimate = plan_run(scenario, pilot=8)
+    actual = run(scenario, tmp_path / "run").stats
+    real_calls = sum(u["calls"] for u in actual["llm_usage"].values())
+    real_tokens = sum(u["prompt_tokens"] + u["completion_tokens"] for u in actual["llm_usage"].values())
+    real_cost = sum(u["cost_usd"] for u in actual["llm_usage"].values())
+    print(f"plan: {estimate['total_calls']} calls, {estimate['total_tokens']} tokens, ${estimate['total_cost_usd']}")
+    print(f"real: {real_calls} calls, {real_tokens} tokens, ${real_cost:.4f}")
+    assert estimate["pilot_sessions"] == 8 and not (tmp_path / "plan").exists()
+    assert abs(estimate["total_calls"] - real_calls) <= 0.25 * real_calls
+    assert abs(estimate["total_tokens"] - real_tokens) <= 0.25 * real_tokens
+    assert abs(estimate["total_cost_usd"] - real_cost) <= 0.25 * real_cost
+
+
+def test_max_cost_stops_within_one_call_and_resume_goes_on(tmp_path, retail_dir, server) -> None:
+    from convosim.runners.run import run_scenario
+
+    roles = {"assistant": {"policy": "llm", "model": "openai/assistant", "api_base": server.base_url, **PRICED}}
+    free = run(scenario_for(retail_dir / "scenario.yaml", sessions=12, concurrency=1, roles=roles), tmp_path / "free")
+    per_call = free.stats["llm_usage"]["assistant"]["cost_usd"] / free.stats["llm_usage"]["assistant"]["calls"]
+    cap = free.stats["llm_usage"]["assistant"]["cost_usd"] / 3
+    capped = scenario_for(
+        retail_dir / "scenario.yaml", sessions=12, concurrency=1, roles=roles, limits={"max_cost_usd": cap}
+    )
+    stopped = run(capped, tmp_path / "run").stats
+    budget = stopped["budget"]
+    print(f"cap ${cap:.5f}, spent ${budget['spent_usd']:.5f}, one call about ${per_call:.5f}")
+    assert budget["reached"] and cap <= budget["spent_usd"] <= cap + 2 * per_call  # the call in flight at the cap
+    assert 0 < stopped["accepted"] < 12
+    sessions = run_scenario(
+        scenario_for(
+            retail_dir / "scenario.yaml", sessions=12, concurrency=1, roles=roles, limits={"max_cost_usd": 10 * cap}
+        ),
+        tmp_path / "run",
+        show_progress=False,
+        resume=True,
+    ).stats
+    assert sessions["sessions"] == 12 and sessions["accepted"] == 12

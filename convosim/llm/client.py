@@ -18,6 +18,7 @@ from typing import Any
 
 import structlog
 
+from convosim.llm.budget import Budget
 from convosim.llm.cache import ResponseCache, cache_key
 from convosim.llm.config import ModelConfig
 from convosim.llm.transports import (
@@ -64,7 +65,9 @@ class LLMClient:
         meter: UsageMeter,
         cache: ResponseCache | None = None,
         transport: Transport | None = None,
+        budget: Budget | None = None,
     ) -> None:
+        self.budget = budget
         self.config = config
         self.meter = meter
         self.cache = cache
@@ -109,11 +112,17 @@ class LLMClient:
                 return completion
         usage = Usage()
         try:
+            if self.budget is not None:
+                self.budget.check()
             completion = await self._with_retries(messages, params, usage)
         except LLMError:
             usage.failed_calls += 1
             self.meter.record(session_id, role, usage)
+            if self.budget is not None:
+                self.budget.charge(usage.cost_usd)
             raise
+        if self.budget is not None:
+            self.budget.charge(usage.cost_usd)
         completion.usage = usage
         self.meter.record(session_id, role, usage)
         if key is not None and self.cache is not None:
