@@ -170,7 +170,7 @@ class Engine:
                     f"no verdict after {self.timeout}s",
                 )
             log.info("session_finished", status=status, end_reason=reason, events=len(live.events))
-            live.usage = self.meter.pop(spec.session_id)
+            live.usage = self.meter.pop(spec.session_id, calls_may_linger=status == "failed")
             return SessionOutcome(spec, status, reason, verdict, list(live.events), started, error, live.usage)
         finally:
             del self.live[spec.session_id]

@@ -116,6 +116,8 @@ class SessionFactory:
     async def numbers(self) -> dict[str, Any]:
         """What stats.json reports about the machinery: LLM requests sent, the user host."""
         out: dict[str, Any] = {"llm_requests_sent": self.roles.requests_sent() if self.roles else 0}
+        if self.meter.late:
+            out["late_llm_usage"] = {role: u.as_dict() for role, u in self.meter.late.items()}
         if self.budget is not None:
             out["budget"] = {
                 "cap_usd": self.budget.cap_usd,

@@ -24,6 +24,7 @@ from convosim.llm.config import ModelConfig
 from convosim.llm.transports import (
     LLMError,
     RawToolCall,
+    Reply,
     Retryable,
     Transport,
     litellm_module,
@@ -115,16 +116,14 @@ class LLMClient:
             if self.budget is not None:
                 self.budget.check()
             completion = await self._with_retries(messages, params, usage)
-        except LLMError:
+        except BaseException:  # a failure, or a cancellation (session timeout, Ctrl-C): still billed
             usage.failed_calls += 1
+            raise
+        finally:
             self.meter.record(session_id, role, usage)
             if self.budget is not None:
                 self.budget.charge(usage.cost_usd)
-            raise
-        if self.budget is not None:
-            self.budget.charge(usage.cost_usd)
         completion.usage = usage
-        self.meter.record(session_id, role, usage)
         if key is not None and self.cache is not None:
             self.cache.put(key, self.config.model, _to_record(completion))
         return completion
@@ -156,8 +155,12 @@ class LLMClient:
             usage.latency_s += time.perf_counter() - started
         if reply is None:
             raise Retryable("empty response (no choices)")
+        self._account(reply, usage)  # billed even when it turns out empty
         if not reply.tool_calls and not (reply.content or "").strip():
             raise Retryable("empty response (no content, no tool calls)")
+        return Completion(content=reply.content, tool_calls=reply.tool_calls, finish_reason=reply.finish_reason)
+
+    def _account(self, reply: Reply, usage: Usage) -> None:
         usage.prompt_tokens += reply.prompt_tokens
         usage.completion_tokens += reply.completion_tokens
         cfg = self.config
@@ -168,7 +171,6 @@ class LLMClient:
             usage.cost_unknown_calls += 1
         else:
             usage.cost_usd += reply.cost
-        return Completion(content=reply.content, tool_calls=reply.tool_calls, finish_reason=reply.finish_reason)
 
     async def aclose(self) -> None:
         await self.transport.aclose()

@@ -53,9 +53,20 @@ class UsageMeter:
     """Collects usage per session and role; the runner drains a session's usage when it ends."""
 
     by_session: dict[str, dict[str, Usage]] = field(default_factory=dict)
+    # Usage of calls that finished after their session was closed (in flight at a timeout): billed,
+    # so counted here, by role, instead of silently dropped.
+    late: dict[str, Usage] = field(default_factory=dict)
+    closed: set[str] = field(default_factory=set)
 
     def record(self, session_id: str, role: str, usage: Usage) -> None:
+        if session_id in self.closed:
+            self.late.setdefault(role, Usage()).add(usage)
+            return
         self.by_session.setdefault(session_id, {}).setdefault(role, Usage()).add(usage)
 
-    def pop(self, session_id: str) -> dict[str, Usage]:
+    def pop(self, session_id: str, calls_may_linger: bool = False) -> dict[str, Usage]:
+        """A finished session's usage. `calls_may_linger` (it timed out or failed with calls in
+        flight): remember it, so what those calls cost later is counted as late usage."""
+        if calls_may_linger:
+            self.closed.add(session_id)
         return self.by_session.pop(session_id, {})

@@ -61,7 +61,7 @@ class FaultPlan:
         with self._lock:
             roll = self._rng.random()
         acc = 0.0
-        for kind in FAULT_KINDS:
+        for kind in (*FAULT_KINDS, *EXTRA_FAULTS):
             acc += self.rates.get(kind, 0.0)
             if roll < acc:
                 return kind
