@@ -24,3 +24,4 @@ class ModelConfig(BaseModel):
     # litellm (default) reaches any provider; openai-http is a plain POST to an OpenAI-compatible
     # api_base, for local servers at high concurrency where litellm's ~2.5-5 ms CPU per call dominates.
     transport: Literal["litellm", "openai-http"] = "litellm"
+    max_reply_bytes: int = Field(8_000_000, ge=10_000)  # openai-http: a larger body is this call's error

@@ -335,7 +335,14 @@ class OpenAIHTTPTransport:
                     raise Retryable(f"server error {response.status}")
                 if response.status >= 400:
                     raise LLMError(f"{cfg.model}: HTTP {response.status}: {(await response.text())[:300]}")
-                text = await response.text()
+                chunks: list[bytes] = []
+                size = 0
+                async for chunk in response.content.iter_chunked(65536):  # never more than the cap in memory
+                    size += len(chunk)
+                    if size > cfg.max_reply_bytes:
+                        raise LLMError(f"{cfg.model}: reply larger than {cfg.max_reply_bytes} bytes (max_reply_bytes)")
+                    chunks.append(chunk)
+                text = b"".join(chunks).decode("utf-8", "replace")
         except (TimeoutError, aiohttp.ClientError) as exc:
             raise Retryable(f"{type(exc).__name__}: {str(exc)[:200]}") from exc
         try:
