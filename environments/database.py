@@ -139,6 +139,10 @@ class SessionDatabase:
         self.conn.deserialize(image)
         self.conn.row_factory = sqlite3.Row
         self.conn.execute("PRAGMA foreign_keys = ON")
+        # Memory per step: no value larger than the output cap (randomblob(1e9) is refused at once,
+        # not allocated), and sorts spill to temporary files past a small page cache.
+        self.conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, max(max_output_bytes, 1_000_000))
+        self.conn.execute("PRAGMA cache_size = -16384")  # KiB; set before the authorizer refuses pragmas
         self.conn.set_authorizer(_authorizer)
         self._timeout_s = timeout_s
         self._deadline = 0.0

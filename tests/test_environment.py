@@ -180,3 +180,29 @@ def test_a_huge_tool_result_is_a_tool_error_not_a_memory_spike(retail) -> None:
             run_tool(env.db, flood, {})
     finally:
         env.close()
+
+
+def test_a_memory_bomb_in_sql_is_a_quick_tool_error(retail) -> None:
+    """A value larger than the output cap is refused by SQLite itself, not allocated first."""
+    import resource
+
+    from convosim.environments.tools import ToolError, run_tool
+    from convosim.models import ToolSpec
+
+    bomb = ToolSpec.model_validate(
+        {
+            "name": "bomb",
+            "description": "A huge value.",
+            "kind": "read",
+            "sql": "SELECT length(randomblob(800000000)) AS n",
+            "phrasings": ["Bomb."],
+        }
+    )
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    env = retail.new_session()
+    try:
+        with pytest.raises(ToolError, match="too big"):
+            run_tool(env.db, bomb, {})
+    finally:
+        env.close()
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB: nothing like 800 MB
