@@ -204,10 +204,13 @@ def test_function_transport_goes_through_the_same_retries_and_accounting() -> No
     assert transport.calls == 2 and usage.retries == 1 and usage.calls == 2 and usage.prompt_tokens == 4
 
 
-def test_an_oversized_reply_body_is_refused_without_reading_it_all() -> None:
+@TRANSPORTS
+def test_an_oversized_reply_is_refused(transport) -> None:
+    """openai-http stops reading at the cap; litellm (whose HTTP client reads the whole body) still
+    keeps the reply out of the session."""
     huge = "x" * 3_000_000
     with ScriptedChatServer({"echo": lambda body: ChatReply(content=huge)}) as server:
-        client, meter = client_for(server, transport="openai-http", max_reply_bytes=1_000_000, max_retries=0)
+        client, meter = client_for(server, transport=transport, max_reply_bytes=1_000_000, max_retries=0)
         with pytest.raises(LLMError, match="larger than 1000000 bytes"):
             ask(client)
     assert meter.by_session["s"]["assistant"].failed_calls == 1

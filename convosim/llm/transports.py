@@ -282,6 +282,9 @@ class LiteLLMTransport:
             return None
         choice = response.choices[0]
         message = choice.message
+        size = len(message.content or "") + sum(len(c.function.arguments or "") for c in message.tool_calls or [])
+        if size > self.config.max_reply_bytes:  # httpx has read it already; it still never enters a session
+            raise LLMError(f"{model}: reply larger than {self.config.max_reply_bytes} bytes (max_reply_bytes)")
         calls = [
             RawToolCall(
                 id=c.id or f"call_{i}",
