@@ -363,6 +363,24 @@ def fork(
 
 @app.command()
 @_command
+def export(
+    run_dir: RunDir,
+    fmt: Annotated[str, typer.Option("--format", help="openai or sharegpt.")] = "openai",
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default RUN/export-FORMAT).")] = None,
+    split: Annotated[str | None, typer.Option(help="Held-out splits by task, e.g. eval=0.1.")] = None,
+    include_rejected: Annotated[bool, typer.Option("--include-rejected", help="Rejected rows too.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the task-to-split assignment.")] = 0,
+) -> None:
+    """Export a run for a trainer: rows with metadata, tool-call ids every template accepts, splits by task."""
+    from convosim.runners.exports import export_run
+
+    counts = export_run(run_dir, fmt, out_dir, split, include_rejected, seed)
+    target = out_dir or run_dir / f"export-{fmt}"
+    out.print(f"{fmt}: " + ", ".join(f"{name} {n} rows" for name, n in counts.items()) + f" in {target}")
+
+
+@app.command()
+@_command
 def logs(
     run_dir: RunDir,
     session: Annotated[str | None, typer.Option(help="A session id or prefix (its forks included).")] = None,

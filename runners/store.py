@@ -57,6 +57,9 @@ CREATE TABLE IF NOT EXISTS usage (
     prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, cost_usd REAL, latency_s REAL NOT NULL,
     PRIMARY KEY (session_id, role)
 );
+CREATE TABLE IF NOT EXISTS tool_call_ids (
+    session_id TEXT NOT NULL, call_id TEXT NOT NULL, export_id TEXT NOT NULL, PRIMARY KEY (session_id, call_id)
+);
 CREATE INDEX IF NOT EXISTS events_type ON events(type);
 CREATE INDEX IF NOT EXISTS sessions_run ON sessions(run_id, idx);
 """
@@ -224,6 +227,15 @@ class RunStore:
         with self._transaction():
             for table in ("events", "verdicts", "usage", "sessions"):
                 self.conn.executemany(f"DELETE FROM {table} WHERE session_id = ?", [(s,) for s in session_ids])
+
+    def save_call_ids(self, mapping: Sequence[tuple[str, str, str]]) -> None:
+        """(session id, recorded call id, exported call id): how an export renamed tool calls."""
+        with self._transaction():
+            self.conn.executemany("INSERT OR REPLACE INTO tool_call_ids VALUES (?, ?, ?)", mapping)
+
+    def call_ids(self, session_id: str) -> dict[str, str]:
+        rows = self.conn.execute("SELECT call_id, export_id FROM tool_call_ids WHERE session_id=?", (session_id,))
+        return dict(rows.fetchall())
 
     def mark_running(self, run_id: str) -> None:
         self.conn.execute("UPDATE runs SET status='running' WHERE run_id=?", (run_id,))

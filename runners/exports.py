@@ -1,0 +1,205 @@
+"""`convosim export`: a finished run as files a trainer takes, with metadata and task-level splits.
+
+Formats (one JSON object per line, streamed, written atomically):
+- `openai`: OpenAI chat fine-tuning rows (`messages`, `tools`), exactly as `dataset.jsonl`; the
+  metadata goes to a sidecar `<split>.metadata.jsonl`, line for line, because the fine-tuning API
+  refuses unknown keys.
+- `sharegpt`: `conversations` of `{from, value}` turns (`system`, `human`, `gpt`, `function_call`,
+  `observation`), `tools` as a JSON string, and a `metadata` object (the LLaMA-Factory convention).
+
+Tool-call ids are rewritten to 9 alphanumeric characters (what Mistral's templates require, and
+every other template accepts), stable per session; the mapping is kept in the run store. Splits
+are by task: a task (and every fork of its sessions) lands in exactly one split, chosen by a seeded
+shuffle of the task ids.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import string
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from convosim.config import scenario_from_record
+from convosim.environments.domain import load_domain
+from convosim.errors import ConvosimError
+from convosim.runners.export import AtomicJsonl, openai_messages
+from convosim.runners.replay import open_store
+from convosim.runners.row_checks import RowChecks
+from convosim.runners.store import RunStore
+
+FORMATS = ("openai", "sharegpt")
+_ALPHABET = string.ascii_letters + string.digits
+
+
+def short_call_id(session_id: str, call_id: str) -> str:
+    """9 alphanumeric characters, the same for the same call of the same session in every export."""
+    number = int.from_bytes(hashlib.sha256(f"{session_id}\x00{call_id}".encode()).digest()[:8], "big")
+    out = []
+    for _ in range(9):
+        number, digit = divmod(number, len(_ALPHABET))
+        out.append(_ALPHABET[digit])
+    return "".join(out)
+
+
+def parse_split(text: str | None) -> dict[str, float]:
+    """`eval=0.1` or `eval=0.1,test=0.05` -> shares per split; `train` takes the rest."""
+    if not text:
+        return {}
+    shares: dict[str, float] = {}
+    for part in text.split(","):
+        name, _, value = part.partition("=")
+        try:
+            share = float(value)
+        except ValueError:
+            share = -1.0
+        if not name.strip() or not 0 < share < 1:
+            raise ConvosimError(None, "--split", f"{part!r} is not NAME=SHARE with 0 < SHARE < 1")
+        shares[name.strip()] = share
+    if sum(shares.values()) >= 1 or "train" in shares:
+        raise ConvosimError(None, "--split", "the shares must leave something for train (and not name it)")
+    return shares
+
+
+def assign_splits(task_ids: list[str], shares: dict[str, float], seed: int) -> dict[str, str]:
+    """task id -> split name, by a seeded shuffle: each split gets round(share x tasks) tasks."""
+    tasks = sorted(set(task_ids))
+    random.Random(seed).shuffle(tasks)
+    out: dict[str, str] = {}
+    start = 0
+    for name, share in shares.items():
+        count = max(1, round(share * len(tasks))) if len(tasks) > len(shares) else 0
+        for task in tasks[start : start + count]:
+            out[task] = name
+        start += count
+    for task in tasks[start:]:
+        out[task] = "train"
+    return out
+
+
+def _renamed(messages: list[dict[str, Any]], ids: dict[str, str]) -> list[dict[str, Any]]:
+    out = []
+    for message in messages:
+        message = dict(message)
+        if "tool_calls" in message:
+            message["tool_calls"] = [{**c, "id": ids[c["id"]]} for c in message["tool_calls"]]
+        if "tool_call_id" in message:
+            message["tool_call_id"] = ids[message["tool_call_id"]]
+        out.append(message)
+    return out
+
+
+def sharegpt_row(messages: list[dict[str, Any]], tools: list[dict[str, Any]], meta: dict[str, Any]) -> dict[str, Any]:
+    turns = []
+    for m in messages:
+        if m["role"] == "system":
+            turns.append({"from": "system", "value": m["content"]})
+        elif m["role"] == "user":
+            turns.append({"from": "human", "value": m["content"]})
+        elif m["role"] == "assistant" and "tool_calls" in m:
+            calls = [_call(c) for c in m["tool_calls"]]
+            turns.append({"from": "function_call", "value": json.dumps(calls, ensure_ascii=False)})
+        elif m["role"] == "assistant":
+            turns.append({"from": "gpt", "value": m["content"]})
+        elif m["role"] == "tool":
+            turns.append({"from": "observation", "value": m["content"], "tool_call_id": m["tool_call_id"]})
+    return {"conversations": turns, "tools": json.dumps(tools, ensure_ascii=False), "metadata": meta}
+
+
+def _call(call: dict[str, Any]) -> dict[str, Any]:
+    """A tool call as ShareGPT's function_call turn lists it: arguments as an object when they parse."""
+    raw = call["function"]["arguments"]
+    try:
+        arguments: Any = json.loads(raw or "{}")
+    except ValueError:
+        arguments = raw
+    return {"id": call["id"], "name": call["function"]["name"], "arguments": arguments}
+
+
+def _models(scenario: dict[str, Any]) -> dict[str, str]:
+    roles = scenario.get("roles") or {}
+    return {
+        role: (cfg.get("model") or "offline") if cfg.get("policy") == "llm" else "offline"
+        for role, cfg in sorted(roles.items())
+    }
+
+
+def _rows(store: RunStore, include_rejected: bool) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]], Any]]:
+    run = store.runs()[0]
+    scenario = run["scenario"]
+    domain = load_domain(scenario_from_record(scenario).domain)
+    tools = domain.openai_tools()
+    checks = RowChecks(domain.policy)
+    models = _models(scenario)
+    for row in store.sessions(run["run_id"]):
+        messages = openai_messages(domain.policy, store.events(row["session_id"]))
+        problems = checks.check(row["session_id"], {"messages": messages, "tools": tools})
+        accepted = row["status"] == "accepted" and not problems
+        if not accepted and not include_rejected:
+            continue
+        meta = {
+            "session_id": row["session_id"],
+            "task_id": row["task_id"],
+            "domain": domain.name,
+            "trial": row["trial"],
+            "parent_session_id": row["parent_session_id"],
+            "verdict": "accepted" if accepted else row["status"],
+            "reasons": sorted({r["code"] for r in row["reasons"]} | {p.code for p in problems}),
+            "models": models,
+            "scenario": scenario.get("name"),
+            "seed": run["seed"],
+        }
+        yield meta, messages, tools
+
+
+def export_run(
+    run_dir: str | Path,
+    fmt: str = "openai",
+    out: str | Path | None = None,
+    split: str | None = None,
+    include_rejected: bool = False,
+    seed: int = 0,
+) -> dict[str, int]:
+    """Write the run in `fmt` to `out` (default RUN/export-FMT); returns rows written per split."""
+    if fmt not in FORMATS:
+        raise ConvosimError(None, "--format", f"{fmt!r} is not one of {', '.join(FORMATS)}")
+    shares = parse_split(split)
+    target = Path(out) if out is not None else Path(run_dir) / f"export-{fmt}"
+    store = open_store(run_dir)
+    try:
+        task_ids = [r["task_id"] for r in store.sessions()]
+        splits = assign_splits(task_ids, shares, seed)
+        target.mkdir(parents=True, exist_ok=True)
+        names = ["train", *shares]
+        files = {n: AtomicJsonl(target / f"{n}.jsonl") for n in names}
+        sidecars = {n: AtomicJsonl(target / f"{n}.metadata.jsonl") for n in names} if fmt == "openai" else {}
+        mapping: list[tuple[str, str, str]] = []
+        for handle in [*files.values(), *sidecars.values()]:
+            handle.__enter__()
+        failed: BaseException | None = None
+        try:
+            for meta, messages, tools in _rows(store, include_rejected):
+                sid = meta["session_id"]
+                ids = {c["id"]: short_call_id(sid, c["id"]) for m in messages for c in m.get("tool_calls", [])}
+                mapping += [(sid, old, new) for old, new in ids.items()]
+                renamed = _renamed(messages, ids)
+                name = splits[meta["task_id"]]
+                meta = {**meta, "split": name}
+                if fmt == "openai":
+                    files[name].write({"messages": renamed, "tools": tools})
+                    sidecars[name].write(meta)
+                else:
+                    files[name].write(sharegpt_row(renamed, tools, meta))
+        except BaseException as exc:
+            failed = exc
+            raise
+        finally:
+            for handle in [*files.values(), *sidecars.values()]:
+                handle.__exit__(type(failed) if failed else None, failed, None)
+        store.save_call_ids(mapping)
+        return {name: handle.count for name, handle in files.items()}
+    finally:
+        store.close()

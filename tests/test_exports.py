@@ -1,0 +1,114 @@
+"""`convosim export`: every row read back with the consumer's own parser equals the run store,
+tool-call ids are ones every template accepts, and no task crosses splits."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from convosim.cli import app
+from convosim.runners.export import openai_messages
+from convosim.runners.store import RunStore
+
+from conftest import EXAMPLES
+from support import run, scenario_for
+
+ID = re.compile(r"^[A-Za-z0-9]{9}$")
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("run")
+    run(scenario_for(EXAMPLES / "retail" / "scenario.yaml", sessions=60), out)
+    return out
+
+
+def _stored(run_dir: Path) -> dict[str, tuple[dict, list[dict]]]:
+    store = RunStore(run_dir / "run.sqlite")
+    try:
+        policy = (EXAMPLES / "retail" / "policy.md").read_text().strip()
+        return {r["session_id"]: (r, openai_messages(policy, store.events(r["session_id"]))) for r in store.sessions()}
+    finally:
+        store.close()
+
+
+def _lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def _same_but_ids(exported: list[dict], stored: list[dict]) -> None:
+    """Every message and tool call as stored; only the call ids renamed, consistently."""
+    assert len(exported) == len(stored)
+    ids: dict[str, str] = {}
+    for a, b in zip(exported, stored, strict=True):
+        assert a["role"] == b["role"] and a.get("content") == b.get("content")
+        for ca, cb in zip(a.get("tool_calls", []), b.get("tool_calls", []), strict=True):
+            assert ca["function"] == cb["function"] and ID.match(ca["id"])
+            ids[cb["id"]] = ca["id"]
+        if "tool_call_id" in b:
+            assert a["tool_call_id"] == ids[b["tool_call_id"]]
+
+
+def test_openai_export_with_metadata_sidecar_and_task_splits(run_dir: Path) -> None:
+    result = CliRunner().invoke(app, ["export", str(run_dir), "--format", "openai", "--split", "eval=0.2"])
+    assert result.exit_code == 0, result.output
+    stored = _stored(run_dir)
+    folder = run_dir / "export-openai"
+    split_of_task: dict[str, str] = {}
+    total = 0
+    for name in ("train", "eval"):
+        rows, metas = _lines(folder / f"{name}.jsonl"), _lines(folder / f"{name}.metadata.jsonl")
+        assert rows and len(rows) == len(metas)
+        for row, meta in zip(rows, metas, strict=True):
+            total += 1
+            assert set(row) == {"messages", "tools"}  # what the fine-tuning API takes, nothing else
+            session, messages = stored[meta["session_id"]]
+            _same_but_ids(row["messages"], messages)
+            assert meta["task_id"] == session["task_id"] and meta["verdict"] == "accepted" and meta["split"] == name
+            assert meta["domain"] == "retail" and meta["models"]["assistant"] == "offline"
+            assert split_of_task.setdefault(meta["task_id"], name) == name, "a task crosses splits"
+    assert total == sum(1 for s, _ in stored.values() if s["status"] == "accepted")
+    store = RunStore(run_dir / "run.sqlite")
+    try:
+        sid = next(iter(stored))
+        assert all(ID.match(v) for v in store.call_ids(sid).values())  # the mapping is kept
+    finally:
+        store.close()
+
+
+def test_sharegpt_export_round_trips(run_dir: Path) -> None:
+    result = CliRunner().invoke(app, ["export", str(run_dir), "--format", "sharegpt", "--out", str(run_dir / "sg")])
+    assert result.exit_code == 0, result.output
+    stored = _stored(run_dir)
+    rows = _lines(run_dir / "sg" / "train.jsonl")
+    assert rows
+    for row in rows:
+        _, messages = stored[row["metadata"]["session_id"]]
+        assert json.loads(row["tools"])[0]["type"] == "function"
+        froms = [t["from"] for t in row["conversations"]]
+        expected = [
+            {"system": "system", "user": "human", "tool": "observation"}.get(m["role"])
+            or ("function_call" if "tool_calls" in m else "gpt")
+            for m in messages
+        ]
+        assert froms == expected
+        said = [t["value"] for t in row["conversations"] if t["from"] in ("human", "gpt", "system")]
+        assert said == [m["content"] for m in messages if m["role"] != "tool" and "tool_calls" not in m]
+        for turn in row["conversations"]:
+            if turn["from"] == "function_call":
+                assert all(ID.match(c["id"]) and isinstance(c["arguments"], dict) for c in json.loads(turn["value"]))
+
+
+def test_export_ids_are_stable_and_bad_options_are_refused(run_dir: Path) -> None:
+    runner = CliRunner()
+    runner.invoke(app, ["export", str(run_dir), "--out", str(run_dir / "a")])
+    runner.invoke(app, ["export", str(run_dir), "--out", str(run_dir / "b")])
+    assert (run_dir / "a" / "train.jsonl").read_bytes() == (run_dir / "b" / "train.jsonl").read_bytes()
+    bad = runner.invoke(app, ["export", str(run_dir), "--format", "csv"])
+    assert bad.exit_code == 2 and "--format" in bad.output
+    bad = runner.invoke(app, ["export", str(run_dir), "--split", "eval=1.5"])
+    assert bad.exit_code == 2 and "--split" in bad.output
