@@ -31,7 +31,7 @@ from convosim.runners.replay import open_store
 from convosim.runners.row_checks import RowChecks
 from convosim.runners.store import RunStore
 
-FORMATS = ("openai", "sharegpt")
+FORMATS = ("openai", "sharegpt", "parquet", "hf")
 _ALPHABET = string.ascii_letters + string.digits
 
 
@@ -168,6 +168,10 @@ def export_run(
         raise ConvosimError(None, "--format", f"{fmt!r} is not one of {', '.join(FORMATS)}")
     shares = parse_split(split)
     target = Path(out) if out is not None else Path(run_dir) / f"export-{fmt}"
+    if fmt in ("parquet", "hf"):
+        from convosim.runners.exports_arrow import export_arrow
+
+        return export_arrow(run_dir, fmt, target, shares, include_rejected, seed)
     store = open_store(run_dir)
     try:
         task_ids = [r["task_id"] for r in store.sessions()]

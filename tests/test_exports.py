@@ -112,3 +112,41 @@ def test_export_ids_are_stable_and_bad_options_are_refused(run_dir: Path) -> Non
     assert bad.exit_code == 2 and "--format" in bad.output
     bad = runner.invoke(app, ["export", str(run_dir), "--split", "eval=1.5"])
     assert bad.exit_code == 2 and "--split" in bad.output
+
+
+def _without_nulls(value):
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
+def test_parquet_and_hf_exports_load_back_with_pyarrow_and_datasets(run_dir: Path, tmp_path: Path) -> None:
+    import datasets
+    import pyarrow.parquet as pq
+
+    runner = CliRunner()
+    for fmt in ("parquet", "hf"):
+        result = runner.invoke(app, ["export", str(run_dir), "--format", fmt, "--split", "eval=0.2"])
+        assert result.exit_code == 0, result.output
+    stored = _stored(run_dir)
+    tools = json.loads((run_dir / "dataset.jsonl").read_text().splitlines()[0])["tools"]
+    table = pq.read_table(run_dir / "export-parquet" / "train.parquet")
+    from_pyarrow = table.to_pylist()
+    hf = run_dir / "export-hf"
+    files = {s: str(hf / "data" / f"{s}.parquet") for s in ("train", "eval")}
+    loaded = datasets.load_dataset("parquet", data_files=files, cache_dir=str(tmp_path / "hf-cache"))
+    on_disk = datasets.load_from_disk(str(hf / "dataset"))
+    assert loaded["train"].num_rows == on_disk["train"].num_rows == len(from_pyarrow) > 0
+    assert (hf / "README.md").read_text().startswith("---\nconfigs:")
+    split_of_task: dict[str, str] = {}
+    for split in ("train", "eval"):
+        for row in on_disk[split]:
+            _, messages = stored[row["session_id"]]
+            exact = json.loads(row["messages_json"])
+            _same_but_ids(exact, messages)
+            assert json.loads(row["tools_json"]) == tools  # every tool schema exactly as exported
+            assert _without_nulls(row["messages"]) == exact  # the native column: the same chat
+            assert split_of_task.setdefault(row["task_id"], split) == split
+    assert [r["session_id"] for r in from_pyarrow] == list(loaded["train"]["session_id"])

@@ -1,0 +1,167 @@
+"""Parquet and Hugging Face `datasets` exports (`convosim export --format parquet|hf`).
+
+`messages` keep the chat shape trainers read (a list of structs: role, content, tool_calls,
+tool_call_id; absent fields are null), and `messages_json` / `tools_json` hold the exact rows as
+JSON strings: Arrow unifies struct fields across rows, so a tool schema stored as a struct would
+come back carrying every other tool's properties as None. Metadata are sidecar columns. Parquet is
+written in batches (constant memory); `hf` is a `DatasetDict` folder for `load_from_disk`, with a
+dataset card (README.md with YAML front matter).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from convosim.runners.exports import _renamed, _rows, assign_splits, short_call_id
+from convosim.runners.replay import open_store
+
+CALL = pa.struct(
+    [
+        ("id", pa.string()),
+        ("type", pa.string()),
+        ("function", pa.struct([("name", pa.string()), ("arguments", pa.string())])),
+    ]
+)
+MESSAGE = pa.struct(
+    [
+        ("role", pa.string()),
+        ("content", pa.string()),
+        ("tool_calls", pa.list_(CALL)),
+        ("tool_call_id", pa.string()),
+    ]
+)
+SCHEMA = pa.schema(
+    [
+        ("messages", pa.list_(MESSAGE)),
+        ("messages_json", pa.string()),
+        ("tools_json", pa.string()),
+        ("session_id", pa.string()),
+        ("task_id", pa.string()),
+        ("domain", pa.string()),
+        ("trial", pa.int64()),
+        ("parent_session_id", pa.string()),
+        ("verdict", pa.string()),
+        ("reasons", pa.list_(pa.string())),
+        ("models_json", pa.string()),
+        ("split", pa.string()),
+    ]
+)
+BATCH = 256
+
+
+def _record(meta: dict[str, Any], messages: list[dict[str, Any]], tools: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "messages": [
+            {
+                "role": m["role"],
+                "content": m.get("content"),
+                "tool_calls": m.get("tool_calls"),
+                "tool_call_id": m.get("tool_call_id"),
+            }
+            for m in messages
+        ],
+        "messages_json": json.dumps(messages, ensure_ascii=False),
+        "tools_json": json.dumps(tools, ensure_ascii=False),
+        "session_id": meta["session_id"],
+        "task_id": meta["task_id"],
+        "domain": meta["domain"],
+        "trial": meta["trial"],
+        "parent_session_id": meta["parent_session_id"],
+        "verdict": meta["verdict"],
+        "reasons": meta["reasons"],
+        "models_json": json.dumps(meta["models"], sort_keys=True),
+        "split": meta["split"],
+    }
+
+
+def _records(
+    run_dir: str | Path, shares: dict[str, float], include_rejected: bool, seed: int
+) -> Iterator[dict[str, Any]]:
+    store = open_store(run_dir)
+    try:
+        splits = assign_splits([r["task_id"] for r in store.sessions()], shares, seed)
+        mapping = []
+        for meta, messages, tools in _rows(store, include_rejected):
+            sid = meta["session_id"]
+            ids = {c["id"]: short_call_id(sid, c["id"]) for m in messages for c in m.get("tool_calls", [])}
+            mapping += [(sid, old, new) for old, new in ids.items()]
+            yield _record({**meta, "split": splits[meta["task_id"]]}, _renamed(messages, ids), tools)
+        store.save_call_ids(mapping)
+    finally:
+        store.close()
+
+
+def export_arrow(
+    run_dir: str | Path, fmt: str, target: Path, shares: dict[str, float], include_rejected: bool, seed: int
+) -> dict[str, int]:
+    names = ["train", *shares]
+    data = target / "data" if fmt == "hf" else target
+    data.mkdir(parents=True, exist_ok=True)
+    tmp = {n: data / f".{n}.parquet.tmp" for n in names}
+    writers = {n: pq.ParquetWriter(tmp[n], SCHEMA) for n in names}
+    counts = dict.fromkeys(names, 0)
+    pending: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
+    try:
+        for record in _records(run_dir, shares, include_rejected, seed):
+            pending[record["split"]].append(record)
+            counts[record["split"]] += 1
+            if len(pending[record["split"]]) >= BATCH:
+                writers[record["split"]].write_table(pa.Table.from_pylist(pending[record["split"]], SCHEMA))
+                pending[record["split"]] = []
+        for name, rows in pending.items():
+            if rows:
+                writers[name].write_table(pa.Table.from_pylist(rows, SCHEMA))
+    finally:
+        for writer in writers.values():
+            writer.close()
+    for name in names:
+        tmp[name].replace(data / f"{name}.parquet")
+    if fmt == "hf":
+        _save_hf(target, data, names, counts)
+    return counts
+
+
+def _save_hf(target: Path, data: Path, names: list[str], counts: dict[str, int]) -> None:
+    """A `DatasetDict` on disk (for `load_from_disk`) beside the parquet files, and a dataset card."""
+    import datasets
+
+    files = {n: str(data / f"{n}.parquet") for n in names}
+    with tempfile.TemporaryDirectory() as cache:  # nothing left in the user's datasets cache
+        loaded = datasets.load_dataset("parquet", data_files=files, cache_dir=cache)
+        loaded.save_to_disk(str(target / "dataset"))
+    card = [
+        "---",
+        "configs:",
+        "- config_name: default",
+        "  data_files:",
+        *[f"  - split: {n}\n    path: data/{n}.parquet" for n in names],
+        "dataset_info:",
+        "  splits:",
+        *[f"  - name: {n}\n    num_examples: {counts[n]}" for n in names],
+        "tags:",
+        "- tool-use",
+        "- multi-turn",
+        "- synthetic",
+        "---",
+        "",
+        "# convosim dialogues",
+        "",
+        "Multi-turn tool-use dialogues generated by convosim (simulated user, assistant, SQL-backed",
+        "tools, validator); every row passed the validator. `messages` is the chat in OpenAI form,",
+        "`messages_json` and `tools_json` the exact rows; one column per metadata field. Splits are by",
+        "task. Load with `datasets.load_dataset('parquet', data_files=...)` or",
+        "`datasets.load_from_disk('dataset')`.",
+        "",
+        "| split | rows |",
+        "| --- | --- |",
+        *[f"| {n} | {counts[n]} |" for n in names],
+        "",
+    ]
+    (target / "README.md").write_text("\n".join(card), encoding="utf-8")
