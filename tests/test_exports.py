@@ -150,3 +150,35 @@ def test_parquet_and_hf_exports_load_back_with_pyarrow_and_datasets(run_dir: Pat
             assert _without_nulls(row["messages"]) == exact  # the native column: the same chat
             assert split_of_task.setdefault(row["task_id"], split) == split
     assert [r["session_id"] for r in from_pyarrow] == list(loaded["train"]["session_id"])
+
+
+@pytest.mark.parametrize(
+    "tokenizer",
+    ["mistral_instruct_tokenizer_240323.model.v3", "tekken_240911.json", "mistral_instruct_tokenizer_241114.model.v7"],
+)
+def test_exported_rows_render_through_mistral_chat_templates(run_dir: Path, tokenizer: str) -> None:
+    """The rows go through mistral_common's own request validation and tokenizers, as shipped in
+    its wheel (sentencepiece v3, v7 and tekken): tool-call ids of 9 alphanumerics are what they demand.
+    The raw run-store ids are refused, which is why the export rewrites them."""
+    import mistral_common
+    from mistral_common.exceptions import InvalidFunctionCallException
+    from mistral_common.protocol.instruct.request import ChatCompletionRequest
+    from mistral_common.protocol.instruct.validator import ValidationMode
+    from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
+
+    path = Path(mistral_common.__file__).parent / "data" / tokenizer
+    mistral = MistralTokenizer.from_file(str(path), mode=ValidationMode.finetuning)
+    CliRunner().invoke(app, ["export", str(run_dir), "--out", str(run_dir / "for-mistral")])
+    rows = _lines(run_dir / "for-mistral" / "train.jsonl")
+    rendered = 0
+    for row in rows[:40]:
+        request = ChatCompletionRequest.from_openai(messages=row["messages"], tools=row["tools"])
+        text = mistral.encode_chat_completion(request).text
+        assert "[TOOL_CALLS]" in text and "[AVAILABLE_TOOLS]" in text and "[TOOL_RESULTS]" in text
+        first_call = next(m for m in row["messages"] if "tool_calls" in m)["tool_calls"][0]
+        assert first_call["function"]["name"] in text and first_call["id"] in text
+        rendered += 1
+    assert rendered == min(40, len(rows)) > 0
+    raw = json.loads((run_dir / "dataset.jsonl").read_text().splitlines()[0])
+    with pytest.raises(InvalidFunctionCallException, match="length of 9"):  # the recorded ids are not accepted
+        mistral.encode_chat_completion(ChatCompletionRequest.from_openai(messages=raw["messages"], tools=raw["tools"]))
