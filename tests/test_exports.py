@@ -164,6 +164,7 @@ def test_exported_rows_render_through_mistral_chat_templates(run_dir: Path, toke
     from mistral_common.exceptions import InvalidFunctionCallException
     from mistral_common.protocol.instruct.request import ChatCompletionRequest
     from mistral_common.protocol.instruct.validator import ValidationMode
+    from mistral_common.tokens.tokenizers.base import SpecialTokenPolicy
     from mistral_common.tokens.tokenizers.mistral import MistralTokenizer
 
     path = Path(mistral_common.__file__).parent / "data" / tokenizer
@@ -173,7 +174,8 @@ def test_exported_rows_render_through_mistral_chat_templates(run_dir: Path, toke
     rendered = 0
     for row in rows[:40]:
         request = ChatCompletionRequest.from_openai(messages=row["messages"], tools=row["tools"])
-        text = mistral.encode_chat_completion(request).text
+        tokens = mistral.encode_chat_completion(request).tokens
+        text = mistral.decode(tokens, special_token_policy=SpecialTokenPolicy.KEEP)
         assert "[TOOL_CALLS]" in text and "[AVAILABLE_TOOLS]" in text and "[TOOL_RESULTS]" in text
         first_call = next(m for m in row["messages"] if "tool_calls" in m)["tool_calls"][0]
         assert first_call["function"]["name"] in text and first_call["id"] in text
