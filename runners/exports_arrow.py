@@ -11,6 +11,7 @@ dataset card (README.md with YAML front matter).
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -135,7 +136,13 @@ def _save_hf(target: Path, data: Path, names: list[str], counts: dict[str, int])
     files = {n: str(data / f"{n}.parquet") for n in names}
     with tempfile.TemporaryDirectory() as cache:  # nothing left in the user's datasets cache
         loaded = datasets.load_dataset("parquet", data_files=files, cache_dir=cache)
-        loaded.save_to_disk(str(target / "dataset"))
+        staging = target / ".dataset.tmp"
+        shutil.rmtree(staging, ignore_errors=True)
+        loaded.save_to_disk(str(staging))
+    final = target / "dataset"
+    if final.exists():  # replaced only once the new one is complete
+        shutil.rmtree(final)
+    staging.rename(final)
     card = [
         "---",
         "configs:",

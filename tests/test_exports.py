@@ -127,7 +127,7 @@ def test_parquet_and_hf_exports_load_back_with_pyarrow_and_datasets(run_dir: Pat
     import pyarrow.parquet as pq
 
     runner = CliRunner()
-    for fmt in ("parquet", "hf"):
+    for fmt in ("parquet", "hf", "hf"):  # hf twice: a second export replaces the first whole
         result = runner.invoke(app, ["export", str(run_dir), "--format", fmt, "--split", "eval=0.2"])
         assert result.exit_code == 0, result.output
     stored = _stored(run_dir)
