@@ -20,6 +20,7 @@ import json
 import random
 import string
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -178,13 +179,14 @@ def export_run(
         splits = assign_splits(task_ids, shares, seed)
         target.mkdir(parents=True, exist_ok=True)
         names = ["train", *shares]
-        files = {n: AtomicJsonl(target / f"{n}.jsonl") for n in names}
-        sidecars = {n: AtomicJsonl(target / f"{n}.metadata.jsonl") for n in names} if fmt == "openai" else {}
         mapping: list[tuple[str, str, str]] = []
-        for handle in [*files.values(), *sidecars.values()]:
-            handle.__enter__()
-        failed: BaseException | None = None
-        try:
+        with ExitStack() as stack:  # every file renamed into place only if the whole export succeeds
+            files = {n: stack.enter_context(AtomicJsonl(target / f"{n}.jsonl")) for n in names}
+            sidecars = (
+                {n: stack.enter_context(AtomicJsonl(target / f"{n}.metadata.jsonl")) for n in names}
+                if fmt == "openai"
+                else {}
+            )
             for meta, messages, tools in _rows(store, include_rejected):
                 sid = meta["session_id"]
                 ids = {c["id"]: short_call_id(sid, c["id"]) for m in messages for c in m.get("tool_calls", [])}
@@ -197,12 +199,6 @@ def export_run(
                     sidecars[name].write(meta)
                 else:
                     files[name].write(sharegpt_row(renamed, tools, meta))
-        except BaseException as exc:
-            failed = exc
-            raise
-        finally:
-            for handle in [*files.values(), *sidecars.values()]:
-                handle.__exit__(type(failed) if failed else None, failed, None)
         store.save_call_ids(mapping)
         return {name: handle.count for name, handle in files.items()}
     finally:
