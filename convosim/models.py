@@ -19,6 +19,8 @@ Role = Literal["runner", "user", "assistant", "tool_executor", "validator", "sup
 
 NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 REF_PATTERN = re.compile(r"^\$\{(\d+)\.([A-Za-z_][A-Za-z0-9_]*)\}$")
+# Template syntax that must never be spoken: `${...}` (even unclosed), `{{ ... }}`, `{slot}`.
+PLACEHOLDER = re.compile(r"\$\{[^}]*\}?|\{\{[^}]*\}\}|\{[A-Za-z_][A-Za-z0-9_]*\}")
 
 
 @dataclass(frozen=True)

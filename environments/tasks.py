@@ -7,7 +7,6 @@ task file and task id.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from pydantic import TypeAdapter, ValidationError
 from convosim.environments.domain import Domain
 from convosim.environments.tools import argument_errors
 from convosim.errors import ConvosimError, from_validation_error
-from convosim.models import Fact, Ref, Rubric, Task, ToolRequest
+from convosim.models import PLACEHOLDER, Fact, Ref, Rubric, Task, ToolRequest
 from convosim.yamlio import load_data
 
 _TASKS = TypeAdapter(list[Task])
@@ -90,9 +89,6 @@ def build_rubric(domain: Domain, task: Task) -> Rubric:
         )
     finally:
         env.close()
-
-
-PLACEHOLDER = re.compile(r"\$\{|\{\{|\{[A-Za-z_][A-Za-z0-9_]*\}")
 
 
 def _texts(task: Task) -> list[tuple[str, str]]:

@@ -17,8 +17,8 @@ from typing import Any
 
 from convosim.environments.phrasing import QUOTED, unquote
 from convosim.messages import AssistantMessage, BaseEvent, Reason, ToolCallRequest, ToolResult, UserMessage
+from convosim.models import PLACEHOLDER
 
-PLACEHOLDER = re.compile(r"\$\{[^}]*\}?|\{\{[^}]*\}\}|\{[A-Za-z_][A-Za-z0-9_]*\}")
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 _EDGE = "\"'“”‘’()[]<>.,;:!?*#"
 _CURRENCY = "$€£¥"

@@ -240,9 +240,6 @@ class RunStore:
     def mark_running(self, run_id: str) -> None:
         self.conn.execute("UPDATE runs SET status='running' WHERE run_id=?", (run_id,))
 
-    def session_count(self) -> int:
-        return int(self.conn.execute("SELECT count(*) FROM sessions").fetchone()[0])
-
     def time_span(self) -> float:
         """Seconds from the first session's start to the last one's end (0 for an empty store)."""
         first, last = self.conn.execute("SELECT min(started_at), max(ended_at) FROM sessions").fetchone()
