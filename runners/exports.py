@@ -156,6 +156,22 @@ def _rows(store: RunStore, include_rejected: bool) -> Iterator[tuple[dict[str, A
         yield meta, messages, tools
 
 
+Row = tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]
+
+
+def export_rows(store: RunStore, shares: dict[str, float], include_rejected: bool, seed: int) -> Iterator[Row]:
+    """(metadata with its split, messages with exported call ids, tools) for every exported row,
+    in run order; once all are read, the call-id mapping is saved in the store. Every format uses it."""
+    splits = assign_splits([r["task_id"] for r in store.sessions()], shares, seed)
+    mapping: list[tuple[str, str, str]] = []
+    for meta, messages, tools in _rows(store, include_rejected):
+        sid = meta["session_id"]
+        ids = {c["id"]: short_call_id(sid, c["id"]) for m in messages for c in m.get("tool_calls", [])}
+        mapping += [(sid, old, new) for old, new in ids.items()]
+        yield {**meta, "split": splits[meta["task_id"]]}, _renamed(messages, ids), tools
+    store.save_call_ids(mapping)
+
+
 def export_run(
     run_dir: str | Path,
     fmt: str = "openai",
@@ -175,11 +191,8 @@ def export_run(
         return export_arrow(run_dir, fmt, target, shares, include_rejected, seed)
     store = open_store(run_dir)
     try:
-        task_ids = [r["task_id"] for r in store.sessions()]
-        splits = assign_splits(task_ids, shares, seed)
         target.mkdir(parents=True, exist_ok=True)
         names = ["train", *shares]
-        mapping: list[tuple[str, str, str]] = []
         with ExitStack() as stack:  # every file renamed into place only if the whole export succeeds
             files = {n: stack.enter_context(AtomicJsonl(target / f"{n}.jsonl")) for n in names}
             sidecars = (
@@ -187,19 +200,12 @@ def export_run(
                 if fmt == "openai"
                 else {}
             )
-            for meta, messages, tools in _rows(store, include_rejected):
-                sid = meta["session_id"]
-                ids = {c["id"]: short_call_id(sid, c["id"]) for m in messages for c in m.get("tool_calls", [])}
-                mapping += [(sid, old, new) for old, new in ids.items()]
-                renamed = _renamed(messages, ids)
-                name = splits[meta["task_id"]]
-                meta = {**meta, "split": name}
+            for meta, messages, tools in export_rows(store, shares, include_rejected, seed):
                 if fmt == "openai":
-                    files[name].write({"messages": renamed, "tools": tools})
-                    sidecars[name].write(meta)
+                    files[meta["split"]].write({"messages": messages, "tools": tools})
+                    sidecars[meta["split"]].write(meta)
                 else:
-                    files[name].write(sharegpt_row(renamed, tools, meta))
-        store.save_call_ids(mapping)
+                    files[meta["split"]].write(sharegpt_row(messages, tools, meta))
         return {name: handle.count for name, handle in files.items()}
     finally:
         store.close()

@@ -20,7 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from convosim.runners.exports import _renamed, _rows, assign_splits, short_call_id
+from convosim.runners.exports import export_rows
 from convosim.runners.replay import open_store
 
 CALL = pa.struct(
@@ -87,14 +87,8 @@ def _records(
 ) -> Iterator[dict[str, Any]]:
     store = open_store(run_dir)
     try:
-        splits = assign_splits([r["task_id"] for r in store.sessions()], shares, seed)
-        mapping = []
-        for meta, messages, tools in _rows(store, include_rejected):
-            sid = meta["session_id"]
-            ids = {c["id"]: short_call_id(sid, c["id"]) for m in messages for c in m.get("tool_calls", [])}
-            mapping += [(sid, old, new) for old, new in ids.items()]
-            yield _record({**meta, "split": splits[meta["task_id"]]}, _renamed(messages, ids), tools)
-        store.save_call_ids(mapping)
+        for meta, messages, tools in export_rows(store, shares, include_rejected, seed):
+            yield _record(meta, messages, tools)
     finally:
         store.close()
 
