@@ -11,9 +11,14 @@ import sys
 import time
 from pathlib import Path
 
+from convosim.environments.domain import load_domain
+from convosim.environments.tasks import load_tasks
 from convosim.runners.store import STORE_NAME, count_sessions
+from convosim.testing import FaultPlan, ScriptedChatServer
+from convosim.testing.scripted import OfflineResponders
 
 from conftest import ROOT
+from support import run, scenario_for, transcripts
 
 CLI = str(Path(sys.executable).parent / "convosim")
 N = 300
@@ -125,26 +130,24 @@ def test_resume_refuses_changed_domain_content_unless_forced(tmp_path) -> None:
     assert go("--resume", "--force").returncode == 0
 
 
-def test_resume_reruns_failed_sessions_against_a_healed_server(tmp_path, retail_dir) -> None:
-    """Sessions that failed (the model server was down) are run again by --resume; judged ones stay."""
-    from convosim.environments.domain import load_domain
-    from convosim.environments.tasks import load_tasks
-    from convosim.testing import FaultPlan, ScriptedChatServer
-    from convosim.testing.scripted import OfflineResponders
+class DownAfterPreflight(FaultPlan):
+    """A model server that answers the pre-flight call, then fails every request with a 500."""
 
-    from support import run, scenario_for, transcripts
+    def draw(self) -> str | None:
+        self.drawn = getattr(self, "drawn", 0) + 1
+        return None if self.drawn == 1 else "server_error"
 
+
+def retail_responders(retail_dir: Path) -> dict:
     domain = load_domain(retail_dir)
     tasks, _ = load_tasks(retail_dir / "tasks.yaml", domain)
     base = scenario_for(retail_dir / "scenario.yaml")
-    responders = OfflineResponders(domain.tools, tasks, base.rules, base.persona).responders()
+    return OfflineResponders(domain.tools, tasks, base.rules, base.persona).responders()
 
-    class DownAfterPreflight(FaultPlan):
-        def draw(self) -> str | None:
-            self.drawn = getattr(self, "drawn", 0) + 1
-            return None if self.drawn == 1 else "server_error"  # the pre-flight call gets through
 
-    with ScriptedChatServer(responders, faults=DownAfterPreflight()) as server:
+def test_resume_reruns_failed_sessions_against_a_healed_server(tmp_path, retail_dir) -> None:
+    """Sessions that failed (the model server was down) are run again by --resume; judged ones stay."""
+    with ScriptedChatServer(retail_responders(retail_dir), faults=DownAfterPreflight()) as server:
         role = {"policy": "llm", "model": "openai/assistant", "api_base": server.base_url, "max_retries": 0}
         scenario = scenario_for(retail_dir / "scenario.yaml", sessions=6, concurrency=3, roles={"assistant": role})
         first = run(scenario, tmp_path / "run")
@@ -163,24 +166,8 @@ def test_a_run_whose_sessions_all_failed_exits_non_zero(tmp_path, retail_dir) ->
     from typer.testing import CliRunner
 
     from convosim.cli import app
-    from convosim.environments.domain import load_domain
-    from convosim.environments.tasks import load_tasks
-    from convosim.testing import FaultPlan, ScriptedChatServer
-    from convosim.testing.scripted import OfflineResponders
 
-    domain = load_domain(retail_dir)
-    tasks, _ = load_tasks(retail_dir / "tasks.yaml", domain)
-    from support import scenario_for
-
-    base = scenario_for(retail_dir / "scenario.yaml")
-    responders = OfflineResponders(domain.tools, tasks, base.rules, base.persona).responders()
-
-    class DownAfterPreflight(FaultPlan):
-        def draw(self) -> str | None:
-            self.drawn = getattr(self, "drawn", 0) + 1
-            return None if self.drawn == 1 else "server_error"
-
-    with ScriptedChatServer(responders, faults=DownAfterPreflight()) as server:
+    with ScriptedChatServer(retail_responders(retail_dir), faults=DownAfterPreflight()) as server:
         args = ["run", str(retail_dir / "scenario.yaml"), "-n", "3", "-q", "--out", str(tmp_path / "run")]
         args += ["--assistant-model", "openai/assistant", "--api-base", server.base_url]
         result = CliRunner().invoke(app, args)
