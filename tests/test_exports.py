@@ -184,3 +184,61 @@ def test_exported_rows_render_through_mistral_chat_templates(run_dir: Path, toke
     raw = json.loads((run_dir / "dataset.jsonl").read_text().splitlines()[0])
     with pytest.raises(InvalidFunctionCallException, match="length of 9"):  # the recorded ids are not accepted
         mistral.encode_chat_completion(ChatCompletionRequest.from_openai(messages=raw["messages"], tools=raw["tools"]))
+
+
+def _qwen_messages(row: dict) -> list:
+    """An exported OpenAI row as Qwen-Agent's own messages: one `function_call` per assistant call,
+    one `function` message per result (Qwen-Agent's schema has no parallel-call list)."""
+    from qwen_agent.llm.schema import ContentItem, FunctionCall, Message
+
+    out = []
+    for m in row["messages"]:
+        if m["role"] == "assistant" and "tool_calls" in m:
+            for call in m["tool_calls"]:
+                fn = call["function"]
+                out.append(Message("assistant", [], function_call=FunctionCall(fn["name"], fn["arguments"])))
+        elif m["role"] == "tool":
+            name = next(
+                c["function"]["name"]
+                for x in row["messages"]
+                for c in x.get("tool_calls", [])
+                if c["id"] == m["tool_call_id"]
+            )
+            out.append(Message("function", [ContentItem(text=m["content"])], name=name))
+        else:
+            out.append(
+                Message(m["role"], [ContentItem(text=m["content"])], reasoning_content=m.get("reasoning_content"))
+            )
+    return out
+
+
+def test_exported_rows_render_through_qwen_function_calling_template(run_dir: Path) -> None:
+    """A second family: Qwen's Nous/Hermes function-calling prompt as Qwen-Agent ships it turns every
+    call into `<tool_call>` text and every result into `<tool_response>`; its ChatML builder and the
+    Qwen tokenizer shipped in its wheel encode the prompt, and its own parser reads back exactly the
+    calls that were exported."""
+    from qwen_agent.llm.fncall_prompts.nous_fncall_prompt import NousFnCallPrompt
+    from qwen_agent.llm.schema import Message
+    from qwen_agent.utils.tokenization_qwen import tokenizer as qwen_tokenizer
+    from qwen_agent.utils.utils import build_text_completion_prompt
+
+    CliRunner().invoke(app, ["export", str(run_dir), "--out", str(run_dir / "for-qwen")])
+    rows = _lines(run_dir / "for-qwen" / "train.jsonl")
+    template = NousFnCallPrompt()
+    rendered = 0
+    for row in rows[:40]:
+        functions = [t["function"] for t in row["tools"]]
+        plain = template.preprocess_fncall_messages(_qwen_messages(row), functions, lang="en")
+        as_text = [Message(m.role, "".join(i.text for i in m.content)) for m in plain]
+        prompt = build_text_completion_prompt(as_text, allow_special=True)
+        calls = [c for m in row["messages"] for c in m.get("tool_calls", [])]
+        system, _, dialogue = prompt.partition("<|im_end|>")  # the system turn explains <tool_call> itself
+        assert dialogue.count("<tool_call>") == len(calls) > 0
+        assert dialogue.count("<tool_response>") == sum(m["role"] == "tool" for m in row["messages"])
+        assert all(t["function"]["name"] in system for t in row["tools"])
+        assert len(qwen_tokenizer.tokenize(prompt, allowed_special="all")) > 0
+        parsed = template.postprocess_fncall_messages([m for m in plain if m.role == "assistant"])
+        back = [(m.function_call.name, json.loads(m.function_call.arguments)) for m in parsed if m.function_call]
+        assert back == [(c["function"]["name"], json.loads(c["function"]["arguments"])) for c in calls]
+        rendered += 1
+    assert rendered == min(40, len(rows)) > 0
