@@ -67,6 +67,7 @@ class AssistantRole:
                 sender="assistant",
                 recipient="tool_executor",
                 calls=tuple(calls),
+                reasoning=action.reasoning,
             )
         content = (action.content or "").strip() if not action.tool_calls else OUT_OF_BUDGET
         self.replies += 1
@@ -77,4 +78,5 @@ class AssistantRole:
             sender="assistant",
             recipient="user",
             content=content or "Sorry, could you say that again?",
+            reasoning=action.reasoning,
         )

@@ -39,4 +39,4 @@ class LLMAssistantPolicy:
             usable = isinstance(parsed, dict) and storable(parsed)
             arguments: dict[str, Any] | str = parsed if usable else call.arguments
             calls.append(PlannedCall(name=call.name, arguments=arguments))
-        return AssistantAction(content=completion.content, tool_calls=tuple(calls))
+        return AssistantAction(content=completion.content, tool_calls=tuple(calls), reasoning=completion.reasoning)

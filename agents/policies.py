@@ -55,6 +55,7 @@ class PlannedCall(_Model):
 class AssistantAction(_Model):
     content: str | None = None
     tool_calls: tuple[PlannedCall, ...] = ()
+    reasoning: str | None = None  # a reasoning model's thinking: recorded and exported, never shown to the user
 
 
 class UserPolicy(Protocol):

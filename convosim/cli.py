@@ -365,18 +365,30 @@ def fork(
 @_command
 def export(
     run_dir: RunDir,
-    fmt: Annotated[str, typer.Option("--format", help="openai or sharegpt.")] = "openai",
+    fmt: Annotated[str, typer.Option("--format", help="openai, sharegpt, parquet or hf.")] = "openai",
     out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default RUN/export-FORMAT).")] = None,
     split: Annotated[str | None, typer.Option(help="Held-out splits by task, e.g. eval=0.1.")] = None,
     include_rejected: Annotated[bool, typer.Option("--include-rejected", help="Rejected rows too.")] = False,
     seed: Annotated[int, typer.Option(help="Seed of the task-to-split assignment.")] = 0,
+    strip_reasoning: Annotated[
+        bool, typer.Option("--strip-reasoning", help="Leave models' reasoning out (e.g. for the OpenAI API).")
+    ] = False,
+    dedup: Annotated[bool, typer.Option("--dedup", help="Also leave out near-duplicate dialogues.")] = False,
+    dedup_threshold: Annotated[
+        float, typer.Option(help="With --dedup: similarity (Jaccard of word 3-grams) from which two are duplicates.")
+    ] = 0.9,
 ) -> None:
     """Export a run for a trainer: rows with metadata, tool-call ids every template accepts, splits by task."""
     from convosim.runners.exports import export_run
 
-    counts = export_run(run_dir, fmt, out_dir, split, include_rejected, seed)
-    target = out_dir or run_dir / f"export-{fmt}"
-    out.print(f"{fmt}: " + ", ".join(f"{name} {n} rows" for name, n in counts.items()) + f" in {target}")
+    result = export_run(
+        run_dir, fmt, out_dir, split, include_rejected, seed, strip_reasoning, dedup_threshold if dedup else None
+    )
+    rows = ", ".join(f"{name} {n} rows" for name, n in result.rows.items())
+    out.print(f"{fmt}: {rows} in {result.target}", highlight=False)
+    if result.left_out:
+        left = ", ".join(f"{n} {code}" for code, n in sorted(result.left_out.items()))
+        out.print(f"left out: {left}", highlight=False)
 
 
 @app.command()

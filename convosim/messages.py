@@ -72,6 +72,7 @@ class ToolCallRequest(BaseEvent):
 
     type: Literal["tool_call_request"] = "tool_call_request"
     calls: tuple[ToolCall, ...]
+    reasoning: str | None = None  # what the model thought before calling, when it says (never sent back to it)
 
 
 class ToolOutput(BaseModel):
@@ -99,6 +100,7 @@ class AssistantMessage(BaseEvent):
 
     type: Literal["assistant_message"] = "assistant_message"
     content: str
+    reasoning: str | None = None  # the model's reasoning for this answer; the user never sees it
 
 
 class ConversationClosed(BaseEvent):

@@ -18,10 +18,12 @@ from convosim.chat_format import chat_messages
 from convosim.messages import BaseEvent
 
 
-def openai_messages(system: str, events: Iterable[BaseEvent]) -> list[dict[str, Any]]:
+def openai_messages(system: str, events: Iterable[BaseEvent], reasoning: bool = True) -> list[dict[str, Any]]:
+    """The session as a chat; assistant turns keep the model's reasoning (`reasoning_content`)
+    unless `reasoning` is False: silently dropping it is a known trap for reasoning-trace datasets."""
     messages: list[dict[str, Any]] = [{"role": "system", "content": system}] if system else []
     for event in events:
-        messages.extend(chat_messages(event))
+        messages.extend(chat_messages(event, reasoning))
     return messages
 
 

@@ -7,6 +7,11 @@ Formats (one JSON object per line, streamed, written atomically):
 - `sharegpt`: `conversations` of `{from, value}` turns (`system`, `human`, `gpt`, `function_call`,
   `observation`), `tools` as a JSON string, and a `metadata` object (the LLaMA-Factory convention).
 
+A model's reasoning is `reasoning_content` on the assistant message (openai, parquet, hf: the
+field Qwen3, DeepSeek and TRL templates read); in sharegpt a `<think>` block before a `gpt` value
+(LLaMA-Factory's reasoning convention) and a `reasoning` key on a `function_call` turn, whose value
+must stay JSON. `strip_reasoning` leaves it out everywhere.
+
 Tool-call ids are rewritten to 9 alphanumeric characters (what Mistral's templates require, and
 every other template accepts), stable per session; the mapping is kept in the run store. Splits
 are by task: a task (and every fork of its sessions) lands in exactly one split, chosen by a seeded
@@ -19,8 +24,10 @@ import hashlib
 import json
 import random
 import string
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +35,13 @@ from convosim.config import scenario_from_record
 from convosim.environments.domain import load_domain
 from convosim.errors import ConvosimError
 from convosim.runners.export import AtomicJsonl, openai_messages
+from convosim.runners.near_duplicates import NearDuplicates
 from convosim.runners.replay import open_store
 from convosim.runners.row_checks import RowChecks
 from convosim.runners.store import RunStore
 
 FORMATS = ("openai", "sharegpt", "parquet", "hf")
+Row = tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]
 _ALPHABET = string.ascii_letters + string.digits
 
 
@@ -102,9 +111,11 @@ def sharegpt_row(messages: list[dict[str, Any]], tools: list[dict[str, Any]], me
             turns.append({"from": "human", "value": m["content"]})
         elif m["role"] == "assistant" and "tool_calls" in m:
             calls = [_call(c) for c in m["tool_calls"]]
-            turns.append({"from": "function_call", "value": json.dumps(calls, ensure_ascii=False)})
+            turn = {"from": "function_call", "value": json.dumps(calls, ensure_ascii=False)}
+            turns.append({**turn, "reasoning": m["reasoning_content"]} if "reasoning_content" in m else turn)
         elif m["role"] == "assistant":
-            turns.append({"from": "gpt", "value": m["content"]})
+            thought = f"<think>\n{m['reasoning_content']}\n</think>\n\n" if "reasoning_content" in m else ""
+            turns.append({"from": "gpt", "value": thought + m["content"]})
         elif m["role"] == "tool":
             turns.append({"from": "observation", "value": m["content"], "tool_call_id": m["tool_call_id"]})
     return {"conversations": turns, "tools": json.dumps(tools, ensure_ascii=False), "metadata": meta}
@@ -128,18 +139,42 @@ def _models(scenario: dict[str, Any]) -> dict[str, str]:
     }
 
 
-def _rows(store: RunStore, include_rejected: bool) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]], Any]]:
+@dataclass(frozen=True)
+class ExportOptions:
+    """What goes into an export and how; the same for every format."""
+
+    shares: dict[str, float] = field(default_factory=dict)  # held-out splits by task; train takes the rest
+    include_rejected: bool = False
+    seed: int = 0  # of the task-to-split shuffle
+    reasoning: bool = True  # keep models' reasoning (`reasoning_content`)
+    dedup: float | None = None  # near-duplicate threshold (estimated Jaccard of word 3-grams); None: exact only
+
+
+@dataclass
+class ExportResult:
+    rows: dict[str, int]  # rows written per split
+    left_out: Counter[str] = field(default_factory=Counter)  # rows not written, by reason code
+    target: Path | None = None
+
+
+def _rows(store: RunStore, options: ExportOptions, left_out: Counter[str]) -> Iterator[Row]:
     run = store.runs()[0]
     scenario = run["scenario"]
     domain = load_domain(scenario_from_record(scenario).domain)
     tools = domain.openai_tools()
     checks = RowChecks(domain.policy)
+    near = NearDuplicates(options.dedup) if options.dedup is not None else None
     models = _models(scenario)
     for row in store.sessions(run["run_id"]):
-        messages = openai_messages(domain.policy, store.events(row["session_id"]))
+        messages = openai_messages(domain.policy, store.events(row["session_id"]), options.reasoning)
         problems = checks.check(row["session_id"], {"messages": messages, "tools": tools})
+        if near is not None and row["status"] == "accepted" and not problems:
+            problem = near.check(row["session_id"], messages)
+            problems += [problem] if problem is not None else []
         accepted = row["status"] == "accepted" and not problems
-        if not accepted and not include_rejected:
+        codes = sorted({r["code"] for r in row["reasons"]} | {p.code for p in problems})
+        if not accepted and not options.include_rejected:
+            left_out[problems[0].code if problems else "rejected"] += 1
             continue
         meta = {
             "session_id": row["session_id"],
@@ -147,8 +182,9 @@ def _rows(store: RunStore, include_rejected: bool) -> Iterator[tuple[dict[str, A
             "domain": domain.name,
             "trial": row["trial"],
             "parent_session_id": row["parent_session_id"],
-            "verdict": "accepted" if accepted else row["status"],
-            "reasons": sorted({r["code"] for r in row["reasons"]} | {p.code for p in problems}),
+            # a session the validator accepted but a row check refused is rejected here, with its reason
+            "verdict": "accepted" if accepted else "rejected" if row["status"] == "accepted" else row["status"],
+            "reasons": codes,
             "models": models,
             "scenario": scenario.get("name"),
             "seed": run["seed"],
@@ -156,15 +192,13 @@ def _rows(store: RunStore, include_rejected: bool) -> Iterator[tuple[dict[str, A
         yield meta, messages, tools
 
 
-Row = tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]
-
-
-def export_rows(store: RunStore, shares: dict[str, float], include_rejected: bool, seed: int) -> Iterator[Row]:
+def export_rows(store: RunStore, options: ExportOptions, left_out: Counter[str] | None = None) -> Iterator[Row]:
     """(metadata with its split, messages with exported call ids, tools) for every exported row,
-    in run order; once all are read, the call-id mapping is saved in the store. Every format uses it."""
-    splits = assign_splits([r["task_id"] for r in store.sessions()], shares, seed)
+    in run order; rows not exported are counted by reason in `left_out`. Once all are read, the
+    call-id mapping is saved in the store. Every format uses it."""
+    splits = assign_splits([r["task_id"] for r in store.sessions()], options.shares, options.seed)
     mapping: list[tuple[str, str, str]] = []
-    for meta, messages, tools in _rows(store, include_rejected):
+    for meta, messages, tools in _rows(store, options, left_out if left_out is not None else Counter()):
         sid = meta["session_id"]
         ids = {c["id"]: short_call_id(sid, c["id"]) for m in messages for c in m.get("tool_calls", [])}
         mapping += [(sid, old, new) for old, new in ids.items()]
@@ -179,20 +213,30 @@ def export_run(
     split: str | None = None,
     include_rejected: bool = False,
     seed: int = 0,
-) -> dict[str, int]:
-    """Write the run in `fmt` to `out` (default RUN/export-FMT); returns rows written per split."""
+    strip_reasoning: bool = False,
+    dedup: float | None = None,
+) -> ExportResult:
+    """Write the run in `fmt` to `out` (default RUN/export-FMT). The Python entry point of
+    `convosim export`: `export_run("runs/retail", "hf", split="eval=0.1", dedup=0.9)`.
+
+    A model's reasoning is kept unless `strip_reasoning` (for targets that refuse it, such as the
+    OpenAI fine-tuning API); `dedup` also leaves out near-duplicate dialogues at that similarity."""
     if fmt not in FORMATS:
         raise ConvosimError(None, "--format", f"{fmt!r} is not one of {', '.join(FORMATS)}")
-    shares = parse_split(split)
+    if dedup is not None and not 0 < dedup <= 1:
+        raise ConvosimError(None, "--dedup-threshold", f"{dedup} is not a similarity in (0, 1]")
+    options = ExportOptions(parse_split(split), include_rejected, seed, not strip_reasoning, dedup)
     target = Path(out) if out is not None else Path(run_dir) / f"export-{fmt}"
+    result = ExportResult(rows={}, target=target)
     if fmt in ("parquet", "hf"):
         from convosim.runners.exports_arrow import export_arrow
 
-        return export_arrow(run_dir, fmt, target, shares, include_rejected, seed)
+        result.rows = export_arrow(run_dir, fmt, target, options, result.left_out)
+        return result
     store = open_store(run_dir)
     try:
         target.mkdir(parents=True, exist_ok=True)
-        names = ["train", *shares]
+        names = ["train", *options.shares]
         with ExitStack() as stack:  # every file renamed into place only if the whole export succeeds
             files = {n: stack.enter_context(AtomicJsonl(target / f"{n}.jsonl")) for n in names}
             sidecars = (
@@ -200,12 +244,13 @@ def export_run(
                 if fmt == "openai"
                 else {}
             )
-            for meta, messages, tools in export_rows(store, shares, include_rejected, seed):
+            for meta, messages, tools in export_rows(store, options, result.left_out):
                 if fmt == "openai":
                     files[meta["split"]].write({"messages": messages, "tools": tools})
                     sidecars[meta["split"]].write(meta)
                 else:
                     files[meta["split"]].write(sharegpt_row(messages, tools, meta))
-        return {name: handle.count for name, handle in files.items()}
+        result.rows = {name: handle.count for name, handle in files.items()}
+        return result
     finally:
         store.close()

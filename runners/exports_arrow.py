@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from convosim.runners.exports import export_rows
+from convosim.runners.exports import ExportOptions, export_rows
 from convosim.runners.replay import open_store
 
 CALL = pa.struct(
@@ -36,6 +37,7 @@ MESSAGE = pa.struct(
         ("content", pa.string()),
         ("tool_calls", pa.list_(CALL)),
         ("tool_call_id", pa.string()),
+        ("reasoning_content", pa.string()),
     ]
 )
 SCHEMA = pa.schema(
@@ -65,6 +67,7 @@ def _record(meta: dict[str, Any], messages: list[dict[str, Any]], tools: list[di
                 "content": m.get("content"),
                 "tool_calls": m.get("tool_calls"),
                 "tool_call_id": m.get("tool_call_id"),
+                "reasoning_content": m.get("reasoning_content"),
             }
             for m in messages
         ],
@@ -82,21 +85,19 @@ def _record(meta: dict[str, Any], messages: list[dict[str, Any]], tools: list[di
     }
 
 
-def _records(
-    run_dir: str | Path, shares: dict[str, float], include_rejected: bool, seed: int
-) -> Iterator[dict[str, Any]]:
+def _records(run_dir: str | Path, options: ExportOptions, left_out: Counter[str]) -> Iterator[dict[str, Any]]:
     store = open_store(run_dir)
     try:
-        for meta, messages, tools in export_rows(store, shares, include_rejected, seed):
+        for meta, messages, tools in export_rows(store, options, left_out):
             yield _record(meta, messages, tools)
     finally:
         store.close()
 
 
 def export_arrow(
-    run_dir: str | Path, fmt: str, target: Path, shares: dict[str, float], include_rejected: bool, seed: int
+    run_dir: str | Path, fmt: str, target: Path, options: ExportOptions, left_out: Counter[str]
 ) -> dict[str, int]:
-    names = ["train", *shares]
+    names = ["train", *options.shares]
     data = target / "data" if fmt == "hf" else target
     data.mkdir(parents=True, exist_ok=True)
     tmp = {n: data / f".{n}.parquet.tmp" for n in names}
@@ -104,7 +105,7 @@ def export_arrow(
     counts = dict.fromkeys(names, 0)
     pending: dict[str, list[dict[str, Any]]] = {n: [] for n in names}
     try:
-        for record in _records(run_dir, shares, include_rejected, seed):
+        for record in _records(run_dir, options, left_out):
             pending[record["split"]].append(record)
             counts[record["split"]] += 1
             if len(pending[record["split"]]) >= BATCH:

@@ -136,6 +136,11 @@ def describe_diff(changes: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _thinking(reasoning: str | None) -> list[str]:
+    """A model's reasoning, shown before what it said or called, one line per paragraph line."""
+    return [f"    thinking: {line}" for line in (reasoning or "").splitlines() if line.strip()]
+
+
 def render_step(step: Step) -> list[str]:
     e = step.event
     head = f"[{e.sender} -> {e.recipient}]"
@@ -147,9 +152,10 @@ def render_step(step: Step) -> list[str]:
     elif isinstance(e, UserMessage):
         lines = [f"{head} {e.content}" + (f"   <end marker: {e.end_reason}>" if e.done else "")]
     elif isinstance(e, AssistantMessage):
-        lines = [f"{head} {e.content}"]
+        lines = [*_thinking(e.reasoning), f"{head} {e.content}"]
     elif isinstance(e, ToolCallRequest):
-        lines = [f"{head} call {c.name} {json.dumps(c.arguments, sort_keys=True)}  ({c.id})" for c in e.calls]
+        lines = _thinking(e.reasoning)
+        lines += [f"{head} call {c.name} {json.dumps(c.arguments, sort_keys=True)}  ({c.id})" for c in e.calls]
     elif isinstance(e, ToolResult):
         lines = []
         for r in e.results:

@@ -28,6 +28,7 @@ from convosim.llm.transports import (
     Retryable,
     Transport,
     litellm_module,
+    split_reasoning,
     transport_for,
 )
 from convosim.llm.usage import Usage, UsageMeter
@@ -57,6 +58,7 @@ class Completion:
     finish_reason: str | None
     usage: Usage = field(default_factory=Usage)
     cached: bool = False
+    reasoning: str | None = None
 
 
 class LLMClient:
@@ -156,9 +158,12 @@ class LLMClient:
         if reply is None:
             raise Retryable("empty response (no choices)")
         self._account(reply, usage)  # billed even when it turns out empty
-        if not reply.tool_calls and not (reply.content or "").strip():
+        content, reasoning = split_reasoning(reply.content, reply.reasoning)
+        if not reply.tool_calls and not (content or "").strip():
             raise Retryable("empty response (no content, no tool calls)")
-        return Completion(content=reply.content, tool_calls=reply.tool_calls, finish_reason=reply.finish_reason)
+        return Completion(
+            content=content, tool_calls=reply.tool_calls, finish_reason=reply.finish_reason, reasoning=reasoning
+        )
 
     def _account(self, reply: Reply, usage: Usage) -> None:
         usage.prompt_tokens += reply.prompt_tokens
@@ -183,6 +188,7 @@ def _to_record(completion: Completion) -> dict[str, Any]:
         "finish_reason": completion.finish_reason,
         "prompt_tokens": completion.usage.prompt_tokens,
         "completion_tokens": completion.usage.completion_tokens,
+        "reasoning": completion.reasoning,
     }
 
 
@@ -194,4 +200,5 @@ def _from_record(record: dict[str, Any], cached: bool) -> Completion:
         finish_reason=record["finish_reason"],
         usage=usage,
         cached=cached,
+        reasoning=record.get("reasoning"),  # absent in caches written before reasoning was kept
     )

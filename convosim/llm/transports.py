@@ -49,6 +49,7 @@ class Reply:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float | None = None
+    reasoning: str | None = None  # the model's own reasoning field (`reasoning_content` / `reasoning`)
 
 
 class Transport(Protocol):
@@ -90,6 +91,35 @@ def clean_text(text: str | None) -> str | None:
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+_THINK = re.compile(r"\A\s*<think>(.*?)</think>\s*", re.DOTALL)
+
+
+def split_reasoning(content: str | None, reasoning: str | None) -> tuple[str | None, str | None]:
+    """(content, reasoning) with a leading `<think>...</think>` block moved out of the content.
+
+    Servers differ: some return reasoning in its own field (`reasoning_content`, `reasoning`), some
+    leave a model's `<think>` block in the text. Either way the answer the user sees never carries
+    the block, and the reasoning is kept (joined, when a server sends both)."""
+    if content:
+        match = _THINK.match(content)
+        if match:
+            inline = match.group(1).strip()
+            content = content[match.end() :]
+            reasoning = "\n\n".join(r for r in ((reasoning or "").strip(), inline) if r) or None
+    # litellm itself moves a `<think>` block into `reasoning_content`, keeping its newlines: both
+    # transports give the same text.
+    return content, (reasoning or "").strip() or None
+
+
+def _reasoning_of(message: Any) -> str | None:
+    """The reasoning a message carries, whatever the server named the field."""
+    for name in ("reasoning_content", "reasoning"):
+        value = message.get(name) if isinstance(message, dict) else getattr(message, name, None)
+        if isinstance(value, str) and value.strip():
+            return clean_text(value)
+    return None
 
 
 def _has_surrogate(text: str) -> bool:
@@ -168,6 +198,7 @@ def reply_from_openai_json(data: Any) -> Reply | None:
         finish_reason=choices[0].get("finish_reason"),
         prompt_tokens=_int(tokens.get("prompt_tokens")),
         completion_tokens=_int(tokens.get("completion_tokens")),
+        reasoning=_reasoning_of(message),
     )
 
 
@@ -282,7 +313,9 @@ class LiteLLMTransport:
             return None
         choice = response.choices[0]
         message = choice.message
-        size = len(message.content or "") + sum(len(c.function.arguments or "") for c in message.tool_calls or [])
+        reasoning = _reasoning_of(message)
+        size = len(message.content or "") + len(reasoning or "")
+        size += sum(len(c.function.arguments or "") for c in message.tool_calls or [])
         if size > self.config.max_reply_bytes:  # httpx has read it already; it still never enters a session
             raise LLMError(f"{model}: reply larger than {self.config.max_reply_bytes} bytes (max_reply_bytes)")
         calls = [
@@ -303,6 +336,7 @@ class LiteLLMTransport:
             prompt_tokens=_int(getattr(tokens, "prompt_tokens", 0)),
             completion_tokens=_int(getattr(tokens, "completion_tokens", 0)),
             cost=float(cost) if cost is not None else None,
+            reasoning=reasoning,
         )
 
     async def aclose(self) -> None:

@@ -29,6 +29,7 @@ class ChatReply:
 
     content: str | None = None
     tool_calls: tuple[tuple[str, dict[str, Any] | str], ...] = ()
+    reasoning: str | None = None  # sent as `reasoning_content`, as DeepSeek, vLLM and Qwen servers do
 
 
 Responder = Callable[[dict[str, Any]], ChatReply | Awaitable[ChatReply]]
@@ -161,6 +162,8 @@ class ScriptedChatServer:
                 "usage": {"prompt_tokens": prompt, "completion_tokens": 0, "total_tokens": prompt},
             }
         message: dict[str, Any] = {"role": "assistant", "content": reply.content}
+        if reply.reasoning is not None:
+            message["reasoning_content"] = reply.reasoning
         if reply.tool_calls:
             calls = []
             for i, (name, args) in enumerate(reply.tool_calls):
