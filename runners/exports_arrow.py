@@ -124,16 +124,60 @@ def export_arrow(
     return counts
 
 
+def portable_features(features: Any) -> Any:
+    """A `datasets` features description in the form every release reads: `List` (datasets >= 4)
+    becomes the list shorthand `[feature]`, which 3.x reads as a list too and 4.x and later read
+    back as `List`. Without it, a folder saved by a current release fails in 3.x with "Feature type
+    'List' not found"."""
+    if isinstance(features, dict):
+        if features.get("_type") == "List" and features.get("length", -1) == -1:
+            return [portable_features(features["feature"])]
+        return {key: portable_features(value) for key, value in features.items()}
+    if isinstance(features, list):
+        return [portable_features(value) for value in features]
+    return features
+
+
+def _write_portable_features(split_dir: Path) -> None:
+    """Rewrite a saved split's features (its dataset_info.json and its Arrow files' schema metadata)."""
+    info_path = split_dir / "dataset_info.json"
+    info = json.loads(info_path.read_text(encoding="utf-8"))
+    info["features"] = portable_features(info["features"])
+    info_path.write_text(json.dumps(info, indent=2, sort_keys=True), encoding="utf-8")
+    for arrow in sorted(split_dir.glob("*.arrow")):
+        with pa.memory_map(str(arrow)) as source:
+            table = pa.ipc.open_stream(source).read_all()
+        meta = dict(table.schema.metadata or {})
+        if b"huggingface" in meta:
+            hf = json.loads(meta[b"huggingface"])
+            if "features" in hf.get("info", {}):
+                hf["info"]["features"] = portable_features(hf["info"]["features"])
+            meta[b"huggingface"] = json.dumps(hf).encode()
+        table = table.replace_schema_metadata(meta)
+        tmp = arrow.with_suffix(".arrow.tmp")
+        with pa.OSFile(str(tmp), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        tmp.replace(arrow)
+
+
 def _save_hf(target: Path, data: Path, names: list[str], counts: dict[str, int]) -> None:
     """A `DatasetDict` on disk (for `load_from_disk`) beside the parquet files, and a dataset card."""
     import datasets
 
     files = {n: str(data / f"{n}.parquet") for n in names}
-    with tempfile.TemporaryDirectory() as cache:  # nothing left in the user's datasets cache
-        loaded = datasets.load_dataset("parquet", data_files=files, cache_dir=cache)
-        staging = target / ".dataset.tmp"
-        shutil.rmtree(staging, ignore_errors=True)
-        loaded.save_to_disk(str(staging))
+    bars = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()  # its bars would interleave with ours; restored below
+    try:
+        with tempfile.TemporaryDirectory() as cache:  # nothing left in the user's datasets cache
+            loaded = datasets.load_dataset("parquet", data_files=files, cache_dir=cache)
+            staging = target / ".dataset.tmp"
+            shutil.rmtree(staging, ignore_errors=True)
+            loaded.save_to_disk(str(staging))
+    finally:
+        if bars:
+            datasets.enable_progress_bars()
+    for split in names:
+        _write_portable_features(staging / split)
     final = target / "dataset"
     if final.exists():  # replaced only once the new one is complete
         shutil.rmtree(final)

@@ -242,3 +242,47 @@ def test_exported_rows_render_through_qwen_function_calling_template(run_dir: Pa
         assert back == [(c["function"]["name"], json.loads(c["function"]["arguments"])) for c in calls]
         rendered += 1
     assert rendered == min(40, len(rows)) > 0
+
+
+def test_hf_export_loads_the_same_in_datasets_3(run_dir: Path, tmp_path: Path) -> None:
+    """datasets 3.x (its own environment, made by scripts/setup) reads the hf folder both ways,
+    `load_dataset("parquet")` and `load_from_disk`, row for row as the current release does, and
+    every message and tool schema equals the run store."""
+    import subprocess
+    import sys
+
+    import datasets
+
+    python = Path(__file__).resolve().parents[1] / ".venv-datasets3" / "bin" / "python"
+    assert python.exists(), "run scripts/setup: it makes .venv-datasets3"
+    target = tmp_path / "hf"
+    result = CliRunner().invoke(
+        app, ["export", str(run_dir), "--format", "hf", "--split", "eval=0.2", "--out", str(target)]
+    )
+    assert result.exit_code == 0, result.output
+    script = Path(__file__).parent / "load_with_datasets.py"
+
+    def load(interpreter: str, cache: str) -> list[dict]:
+        out = subprocess.run(
+            [interpreter, str(script), str(target), str(tmp_path / cache)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        return [json.loads(line) for line in out.stdout.splitlines()]
+
+    old, new = load(str(python), "cache3"), load(sys.executable, "cache-now")
+    assert old[0]["version"].startswith("3.") and new[0]["version"] == datasets.__version__
+    assert not [r for r in old if "load_from_disk_error" in r]
+    assert old[1:] == new[1:]
+    stored = _stored(run_dir)
+    tools = json.loads((run_dir / "dataset.jsonl").read_text().splitlines()[0])["tools"]
+    rows = old[1:]
+    assert {r["how"] for r in rows} == {"load_dataset", "load_from_disk"}
+    assert len(rows) == 2 * sum(1 for r, _ in stored.values() if r["status"] == "accepted")
+    for row in rows:
+        exact = json.loads(row["messages_json"])
+        _same_but_ids(exact, stored[row["session_id"]][1])
+        assert json.loads(row["tools_json"]) == tools
+        assert _without_nulls(row["messages"]) == exact  # no struct unified across rows
