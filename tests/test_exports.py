@@ -139,7 +139,15 @@ def test_parquet_and_hf_exports_load_back_with_pyarrow_and_datasets(run_dir: Pat
     loaded = datasets.load_dataset("parquet", data_files=files, cache_dir=str(tmp_path / "hf-cache"))
     on_disk = datasets.load_from_disk(str(hf / "dataset"))
     assert loaded["train"].num_rows == on_disk["train"].num_rows == len(from_pyarrow) > 0
-    assert (hf / "README.md").read_text().startswith("---\nconfigs:")
+    from huggingface_hub import DatasetCard
+
+    card = DatasetCard.load(str(hf / "README.md")).data.to_dict()  # the Hub's own card parser
+    assert [f["name"] for f in card["dataset_info"]["features"]] == list(on_disk["train"].features)
+    assert {s["name"]: s["num_examples"] for s in card["dataset_info"]["splits"]} == {
+        n: on_disk[n].num_rows for n in ("train", "eval")
+    }
+    text = (hf / "README.md").read_text()
+    assert "scenario: `retail` (seed 7)" in text and "assistant `offline`" in text
     split_of_task: dict[str, str] = {}
     for split in ("train", "eval"):
         for row in on_disk[split]:
