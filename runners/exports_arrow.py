@@ -227,4 +227,6 @@ def _save_hf(target: Path, data: Path, names: list[str], counts: dict[str, int],
         *[f"| {n} | {counts[n]} |" for n in names],
         "",
     ]
-    (target / "README.md").write_text("\n".join(card), encoding="utf-8")
+    staged_card = target / ".README.md.tmp"
+    staged_card.write_text("\n".join(card), encoding="utf-8")
+    staged_card.replace(target / "README.md")
