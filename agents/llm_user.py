@@ -21,7 +21,11 @@ from convosim.llm.transports import json_object_in
 from convosim.models import Ref, UserTask
 from convosim.rules.user_rules import Persona, UserRules, rule_texts
 
-CONFIRMATION_REQUEST = re.compile(r"\b(confirm|shall i|should i|go ahead|proceed)\b[^.?!]*\?", re.IGNORECASE)
+CONFIRMATION_REQUEST = re.compile(
+    r"\b(confirm|shall i|should i|can i|go ahead|proceed|is that (?:right|okay|correct)|sound right|want me to)\b"
+    r"[^.?!]*\?",
+    re.IGNORECASE,
+)
 
 
 def describe_subgoals(task: UserTask) -> str:

@@ -8,28 +8,22 @@ Its only inputs are the observation a deployed assistant would have; it never se
 from __future__ import annotations
 
 import json
+import random
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from convosim.agents.offline_language import (
     AFFIRM_RE,
-    ASK,
-    CANCELLED,
     CLOSING_RE,
-    CONFIRM_END,
     CORRECTION_RE,
     DENY_RE,
-    FAREWELL,
-    NOT_UNDERSTOOD,
     READBACK_RE,
     SUPPLY_RE,
-    answer_text,
-    error_text,
-    pairs,
+    AssistantVoice,
 )
 from convosim.agents.policies import AssistantAction, AssistantObservation, PlannedCall
-from convosim.environments.phrasing import PhraseBook, convert, label, render_value, slot_pattern, unquote
+from convosim.environments.phrasing import PhraseBook, convert, label, same_value, slot_pattern
 from convosim.models import ToolSpec
 
 
@@ -42,9 +36,10 @@ class _Pending:
 
 
 class OfflineAssistantPolicy:
-    def __init__(self, book: PhraseBook) -> None:
+    def __init__(self, book: PhraseBook, seed: int = 0) -> None:
         self.tools = book.tools
         self.book = book
+        self.voice = AssistantVoice(random.Random(seed))
         self.queue: list[_Pending] = []
         self.awaiting: Literal["value", "confirm"] | None = None
         self.asked_param: str | None = None
@@ -70,8 +65,8 @@ class OfflineAssistantPolicy:
         requests = self.book.parse(text)
         if not requests:
             if CLOSING_RE.search(text):
-                return AssistantAction(content=FAREWELL)
-            return AssistantAction(content=NOT_UNDERSTOOD)
+                return AssistantAction(content=self.voice.farewell())
+            return AssistantAction(content=self.voice.not_understood())
         self.queue.extend(_Pending(self.tools[r.tool], dict(r.args)) for r in requests)
         return self._advance()
 
@@ -82,7 +77,7 @@ class OfflineAssistantPolicy:
         m = SUPPLY_RE.search(text)
         raw = m.group("value") if m else text.strip().rstrip(".")
         if re.fullmatch(slot_pattern(schema), raw, re.IGNORECASE) is None:
-            return self._say(f"Sorry, that doesn't look like a valid {label(name)}. " + ASK.format(label=label(name)))
+            return self._say(self.voice.invalid(name))
         pending.args[name] = convert(raw, schema)
         self.awaiting = None
         return self._advance()
@@ -103,7 +98,7 @@ class OfflineAssistantPolicy:
         if DENY_RE.search(text):
             self.queue.pop(0)
             self.awaiting = None
-            self.answers.append(CANCELLED)
+            self.answers.append(self.voice.cancelled())
             return self._advance()
         return self._advance()
 
@@ -116,20 +111,21 @@ class OfflineAssistantPolicy:
             for row in output if isinstance(output, list) else [output]:
                 for name, actual in row.items() if isinstance(row, dict) else []:
                     if label(name) == field_label.lower():
-                        if unquote(render_value(actual)) == unquote(value):
-                            return self._say(f"Yes, that's correct: the {field_label} is {value}.")
-                        return self._say(f"Actually, my records show the {field_label} is {render_value(actual)}.")
-        return self._say(f"I don't have a {field_label} on record from this conversation.")
+                        if same_value(actual, value):
+                            return self._say(self.voice.readback_ok(field_label, value))
+                        return self._say(self.voice.readback_wrong(field_label, actual))
+        return self._say(self.voice.readback_unknown(field_label))
 
     # --- tool results -----------------------------------------------------------------------
     def _on_tool_result(self, messages: tuple[dict[str, Any], ...]) -> AssistantAction:
         output = json.loads(messages[-1]["content"])
-        kind = self.running.tool.kind if self.running else "read"
-        self.running = None
+        running, self.running = self.running, None
         if isinstance(output, dict) and set(output) == {"error"}:
-            self.answers.append(error_text(str(output["error"])))
+            self.answers.append(self.voice.error(str(output["error"])))
+        elif running is None:
+            self.answers.append(self.voice.answer("results", "read", output, {}))
         else:
-            self.answers.append(answer_text(kind, output))
+            self.answers.append(self.voice.answer(running.tool.name, running.tool.kind, output, running.args))
         return self._advance()
 
     # --- planning ---------------------------------------------------------------------------
@@ -139,20 +135,18 @@ class OfflineAssistantPolicy:
             missing = [p for p in pending.tool.required if p not in pending.args]
             if missing:
                 self.awaiting, self.asked_param = "value", missing[0]
-                return self._say(ASK.format(label=label(missing[0])))
+                return self._say(self.voice.ask(missing[0]))
             if pending.tool.kind == "write" and not pending.confirmed:
                 self.awaiting = "confirm"
-                return self._say(
-                    f"Just to confirm, I'll {label(pending.tool.name)} with {pairs(pending.args)}. {CONFIRM_END}"
-                )
+                return self._say(self.voice.confirm(pending.tool.name, pending.args))
             self.queue.pop(0)
             self.running = pending
             return AssistantAction(tool_calls=(PlannedCall(name=pending.tool.name, arguments=pending.args),))
         if self.answers:
-            return self._say("Is there anything else I can help you with?")
-        return self._say(NOT_UNDERSTOOD)
+            return self._say(self.voice.follow_up())
+        return self._say(self.voice.not_understood())
 
-    def _say(self, text: str) -> AssistantAction:
-        content = " ".join([*self.answers, text])
+    def _say(self, text: str | None) -> AssistantAction:
+        content = " ".join([*self.answers, *([text] if text else [])])
         self.answers = []
         return AssistantAction(content=content)

@@ -15,50 +15,76 @@ from dataclasses import dataclass
 from typing import Any
 
 from convosim.agents.offline_language import (
-    ANSWER_RE,
     ASK_RE,
-    CONFIRM_END,
+    CANCELLED_RE,
     CONFIRM_RE,
     CORRECTION,
-    DONE,
-    ERROR_PREFIX,
-    NOT_UNDERSTOOD,
+    ERROR_RE,
+    NOT_DONE_RE,
+    NOT_UNDERSTOOD_RE,
     READBACK,
+    confirmed_values,
     heard_values,
 )
+from convosim.agents.offline_speech import expand
 from convosim.agents.policies import UserAction, UserObservation
-from convosim.environments.phrasing import PhraseBook, Phrasing, convert, label, render_value, slot_pattern
+from convosim.environments.phrasing import (
+    PhraseBook,
+    Phrasing,
+    convert,
+    label,
+    render_value,
+    same_value,
+    slot_pattern,
+)
 from convosim.environments.sql_checks import written_parameters
 from convosim.models import Ref, ToolRequest, ToolSpec, UserTask
 from convosim.rules.user_rules import Persona, UserRules
 
+# How this user words each move, by temperament and verbosity. Brackets are alternatives
+# (`offline_speech.expand`); the assistant only needs the core forms of `offline_language`.
 REACTIONS = {
-    ("polite", "terse"): ["Thanks.", "Great, thank you.", "Perfect, thanks."],
-    ("polite", "verbose"): [
-        "Thank you so much, that's really helpful.",
-        "Wonderful, thanks for sorting that out so quickly.",
-        "That's great, I appreciate it.",
-    ],
-    ("impatient", "terse"): ["OK.", "Fine.", "Got it."],
-    ("impatient", "verbose"): [
-        "Alright, that took a while but fine.",
-        "OK, good, let's keep going.",
-        "Fine, that's what I expected.",
-    ],
+    ("polite", "terse"): "[Thanks|Thank you|Great, thanks|Perfect, thanks|Lovely|Cheers|Good to know, thanks][.|!]",
+    ("polite", "verbose"): (
+        "[Thank you so much|Thanks a lot|That's great|Wonderful|Oh, that's helpful|Brilliant][,|!|.] "
+        "[that's really helpful|I appreciate it|that clears things up|just what I needed to know"
+        "|that's good to hear|you've been very quick][.|!]"
+    ),
+    ("impatient", "terse"): "[OK|Fine|Got it|Right|Alright|Noted][.|!]",
+    ("impatient", "verbose"): (
+        "[Alright|OK|Right|Fine|Well][,|.] [that took a while but fine|that's what I expected|let's keep going"
+        "|good, moving on|finally|I figured as much][.|!]"
+    ),
 }
 GREETINGS = {
-    "terse": ["Hi.", "Hello."],
-    "verbose": ["Hi there, I hope you can help me.", "Hello! I need a hand."],
+    "terse": "[Hi|Hello|Hey|Hi there|Good morning|Good afternoon][.|!|,]",
+    "verbose": (
+        "[Hi there|Hello|Good morning|Good afternoon|Hey|Hi][,|!|.] "
+        "[I hope you can help me|I need a hand with a few things|I've got a couple of questions"
+        "|I could use some help today|I hope this is the right place][.|!]"
+    ),
 }
 CLOSINGS = {
-    "terse": ["That's all, thanks!", "That's all I needed."],
-    "verbose": ["That's all I needed today, thanks for your help!", "That's all for now, have a nice day!"],
+    "terse": "[That's all|That's all I needed|Nothing else|That is all][, thanks|, thank you|][!|.]",
+    "verbose": (
+        "[That's all I needed today|That's all for now|That's all, really|Nothing else for today][, thanks|, thank you]"
+        " [for your help|so much|for sorting it out|for your patience][!|.] [Have a nice day!|Bye for now.|Take care.|]"
+    ),
 }
 AFFIRM = {
-    "terse": ["Yes, go ahead.", "Yes, please."],
-    "verbose": ["Yes, that's right, please go ahead.", "Yes, please go ahead with that."],
+    "terse": "[Yes|Yeah|Yep|Sure|Yes please][,|.|!] [go ahead|please do|that's right|do it|that's correct][.|!]",
+    "verbose": (
+        "[Yes|Yeah|Sure|Yes indeed][,|.|!] [that's right|that's correct|that's exactly it]"
+        "[, please go ahead|, go ahead with that|. Please do|, do it][.|!] [Thanks.|Thank you.|]"
+    ),
 }
-COMPLAINT = "Hmm, that's not what I hoped for."
+SUPPLY = {
+    "terse": "[It's|It is] {value}.",
+    "verbose": "[Sure|Of course|Yes|Certainly|Right], [it's|the {label} is] {value}.",
+}
+CONNECTORS = ["Also, ", "And ", "Oh, and ", "Plus, ", "While you're at it, ", "Next, ", "And then ", "Besides that, "]
+COMPLAINT = "[Hmm|Well|Sorry], that's [not what I hoped for|not quite what I asked|not what I meant]."
+NOT_SURE = "[I'm not sure, sorry|I don't know that, sorry|Sorry, I don't have that to hand]."
 
 
 def changed_parameters(tool: ToolSpec) -> frozenset[str]:
@@ -100,23 +126,25 @@ class OfflineUserPolicy:
         if self.task is None:
             self.task = observation.task
             self.cursor = {k: 0 for k in range(1, len(self.task.subgoals) + 1)}
-            opening = self.rng.choice(GREETINGS[self.verbosity])
+            opening = self._say(GREETINGS[self.verbosity])
             return self._next_request(prefix=opening)
         reply = observation.history[-1].text
         ask = ASK_RE.search(reply)
-        answered = len(ANSWER_RE.findall(reply))
+        confirm = CONFIRM_RE.search(reply)
+        answered = self._answered(reply, ask, confirm)
+        failed = ERROR_RE.search(reply) is not None
         self._learn(reply)
         changed = [i for i in self.in_flight[:answered] if i.tool.kind == "write"]
-        self._mark_answered(answered, failed=ERROR_PREFIX in reply)
-        if changed and DONE in reply and not self.in_flight and not ask:
+        self._mark_answered(answered, failed=failed)
+        if changed and not failed and not self.in_flight and not ask:
             readback = self._readback(changed[-1], reply)
             if readback is not None:
                 return readback
         if ask:
             return self._supply(ask.group("label"))
-        if CONFIRM_END in reply:
-            return self._confirm(reply)
-        if NOT_UNDERSTOOD in reply and self.in_flight:
+        if confirm:
+            return self._confirm(confirm)
+        if NOT_UNDERSTOOD_RE.search(reply) and self.in_flight:
             self.misunderstandings += 1
             if self.misunderstandings >= self.rules.max_misunderstandings:
                 return UserAction(content="This isn't working, I'll try again later.", done=True, end_reason="hopeless")
@@ -125,9 +153,29 @@ class OfflineUserPolicy:
             return UserAction(content=self._voice(self.in_flight, rephrase=True))
         if self.in_flight:
             # Something came back that does not settle our open requests: say so, and ask again.
-            return UserAction(content=f"{COMPLAINT} {self._voice(self.in_flight, rephrase=True)}")
-        prefix = COMPLAINT if ERROR_PREFIX in reply else self.rng.choice(REACTIONS[(self.temperament, self.verbosity)])
+            return UserAction(content=f"{self._say(COMPLAINT)} {self._voice(self.in_flight, rephrase=True)}")
+        mood = REACTIONS[(self.temperament, self.verbosity)]
+        prefix = self._say(COMPLAINT) if failed else self._say(mood)
         return self._next_request(prefix=prefix if self.rules.react_to_every_answer else "")
+
+    def _say(self, pattern: str, **slots: Any) -> str:
+        return expand(self.rng, pattern, **slots)
+
+    def _answered(self, reply: str, ask: re.Match[str] | None, confirm: re.Match[str] | None) -> int:
+        """How many of the open requests this reply settles. The assistant works through them in
+        order: a question about one (a missing value, a change to confirm) means the ones before it
+        were answered; a reply that neither asks nor says it could not follow settles them all."""
+        if NOT_UNDERSTOOD_RE.search(reply) or CANCELLED_RE.search(reply) or NOT_DONE_RE.search(reply):
+            return 0
+        if confirm:
+            action = confirm.group("action")
+            return next((i for i, f in enumerate(self.in_flight) if label(f.tool.name) == action), 0)
+        if ask:
+            asked = ask.group("label")
+            return next(
+                (i for i, f in enumerate(self.in_flight) if any(label(n) == asked for n in f.tool.properties)), 0
+            )
+        return len(self.in_flight)
 
     # --- reading the assistant --------------------------------------------------------------
     def _learn(self, reply: str) -> None:
@@ -144,6 +192,9 @@ class OfflineUserPolicy:
         for k in open_subgoals & set(wanted):
             for name, raw in heard_values(reply, sorted(wanted[k])).items():
                 self.heard.setdefault((k, name), raw)
+            for item in self.in_flight:  # what we said ourselves we know (the assistant need not repeat it)
+                for name in wanted[k] & set(item.args) if item.subgoal == k else ():
+                    self.heard.setdefault((k, name), render_value(item.args[name]))
 
     def _mark_answered(self, count: int, failed: bool) -> None:
         for item in self.in_flight[:count]:
@@ -164,40 +215,35 @@ class OfflineUserPolicy:
         if not heard:
             return None
         name = self.rng.choice(sorted(heard))
-        return UserAction(content=READBACK.format(label=label(name), value=heard[name]))
+        return UserAction(content=self._say(READBACK, label=label(name), value=heard[name]))
 
     def _supply(self, asked_label: str) -> UserAction:
         for item in self.in_flight:
             for name, value in item.args.items():
                 if label(name) == asked_label:
                     said = item.slip[1] if item.slip and item.slip[0] == name else value
-                    text = (
-                        f"It's {render_value(said)}."
-                        if self.verbosity == "terse"
-                        else f"Sure, the {label(name)} is {render_value(said)}."
-                    )
+                    text = self._say(SUPPLY[self.verbosity], label=label(name), value=render_value(said))
                     return UserAction(content=text)
-        return UserAction(content="I'm not sure, sorry.")
+        return UserAction(content=self._say(NOT_SURE))
 
-    def _confirm(self, reply: str) -> UserAction:
-        m = CONFIRM_RE.search(reply)
-        item = next((i for i in self.in_flight if m and label(i.tool.name) == m.group("action")), None)
-        if item is None or m is None:
+    def _confirm(self, m: re.Match[str]) -> UserAction:
+        item = next((i for i in self.in_flight if label(i.tool.name) == m.group("action")), None)
+        if item is None:
             return UserAction(content="No, that's not what I asked for.")
-        read_back = m.group("pairs")
-        wrong = [name for name, value in item.args.items() if f"{label(name)}: {render_value(value)}" not in read_back]
+        read_back = confirmed_values(m.group("pairs"), [label(n) for n in item.args])
+        wrong = [n for n, value in item.args.items() if not same_value(value, read_back.get(label(n), "\x00"))]
         if wrong:
             item.slip = None
-            fixes = " ".join(CORRECTION.format(label=label(n), value=render_value(item.args[n])) for n in wrong)
+            fixes = " ".join(self._say(CORRECTION, label=label(n), value=render_value(item.args[n])) for n in wrong)
             return UserAction(content=fixes)
-        return UserAction(content=self.rng.choice(AFFIRM[self.verbosity]))
+        return UserAction(content=self._say(AFFIRM[self.verbosity]))
 
     def _next_request(self, prefix: str) -> UserAction:
         batch = self._choose_batch()
         if not batch:
             if self._all_done():
                 return UserAction(
-                    content=f"{prefix} {self.rng.choice(CLOSINGS[self.verbosity])}".strip(),
+                    content=f"{prefix} {self._say(CLOSINGS[self.verbosity])}".strip(),
                     done=True,
                     end_reason="completed" if not self.failed else "hopeless",
                 )
@@ -284,7 +330,8 @@ class OfflineUserPolicy:
             text = item.phrasing.render({k: v for k, v in said.items() if k in item.phrasing.slots})
             if i:
                 first = text.split(" ", 1)[0]
-                text = "Also, " + (text if first == "I" or first.startswith("I'") else text[0].lower() + text[1:])
+                connector = self.rng.choice(CONNECTORS)
+                text = connector + (text if first == "I" or first.startswith("I'") else text[0].lower() + text[1:])
             sentences.append(text)
         return " ".join(sentences)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import string
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from convosim.models import ToolSpec
@@ -39,6 +40,57 @@ def render_value(value: Any) -> str:
     if isinstance(value, str) and _PUNCTUATION.search(text) and not _TOKEN.fullmatch(text):
         return f"“{text}”" if '"' in text else f'"{text}"'
     return text
+
+
+_MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
+SPOKEN_DATE = r"(?:" + "|".join(_MONTHS) + r") \d{1,2}, \d{4}"
+
+
+def spoken_date(text: str) -> str | None:
+    """`2026-05-16` as people say it (`May 16, 2026`); None for anything that is not an ISO date."""
+    m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", text)
+    if m is None:
+        return None
+    try:
+        day = date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+    except ValueError:
+        return None
+    return f"{_MONTHS[day.month - 1]} {day.day}, {day.year}"
+
+
+def iso_date(text: str) -> str | None:
+    """`May 16, 2026` back to `2026-05-16`; None if it is not a spoken date."""
+    m = re.fullmatch(r"([A-Za-z]+) (\d{1,2}), (\d{4})", text.strip())
+    if m is None or m.group(1).capitalize() not in _MONTHS:
+        return None
+    return f"{m.group(3)}-{_MONTHS.index(m.group(1).capitalize()) + 1:02d}-{int(m.group(2)):02d}"
+
+
+def spoken_value(value: Any) -> str:
+    """A value as an answer says it: dates in words, anything else as `render_value` writes it."""
+    text = render_value(value)
+    return (spoken_date(text) or text) if isinstance(value, str) else text
+
+
+def same_value(value: Any, said: str) -> bool:
+    """Is `said` (as heard in dialogue, maybe quoted, maybe a spoken date) this value?"""
+    said = unquote(said)
+    return said.casefold() in (unquote(render_value(value)).casefold(), spoken_value(value).casefold()) or (
+        isinstance(value, str) and iso_date(said) == value
+    )
 
 
 def unquote(raw: str) -> str:
@@ -87,6 +139,8 @@ def convert(raw: str, schema: dict[str, Any]) -> Any:
         return float(raw)
     if kind == "boolean":
         return raw.lower() in ("yes", "true")
+    if schema.get("format") == "date":
+        return iso_date(raw) or raw.strip()  # heard as "May 16, 2026", passed on as 2026-05-16
     return raw.strip()
 
 

@@ -14,7 +14,7 @@ from functools import cached_property
 from typing import Any
 
 from convosim.environments.domain import SessionEnvironment
-from convosim.environments.phrasing import PhraseBook, label, render_value
+from convosim.environments.phrasing import PhraseBook, label, render_value, spoken_value
 from convosim.environments.sql_checks import output_columns
 from convosim.environments.tools import argument_errors
 from convosim.messages import (
@@ -40,7 +40,9 @@ def fact_told(value: Any, text: str) -> bool:
     $1,059.90), text case-insensitively: an LLM assistant need not echo a tool's exact spelling."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         return any(abs(float(m.replace(",", "")) - float(value)) < 0.005 for m in _NUMBER.findall(text))
-    return render_value(value).lower() in text.lower()
+    if value is None or value == "":  # an empty value is told by saying there is none
+        return re.search(r"\b(no|none|not set|empty|n/a)\b", text, re.IGNORECASE) is not None
+    return any(form.lower() in text.lower() for form in (render_value(value), spoken_value(value)))
 
 
 def _agreement(args: dict[str, Any], gold: dict[str, Any]) -> int:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from convosim.environments.phrasing import QUOTED, unquote
+from convosim.environments.phrasing import QUOTED, SPOKEN_DATE, unquote
 from convosim.messages import AssistantMessage, BaseEvent, Reason, ToolCallRequest, ToolResult, UserMessage
 from convosim.models import PLACEHOLDER
 
@@ -137,13 +137,14 @@ def stated_tokens(text: str) -> list[str]:
 
 
 def field_values(text: str, labels: Iterable[str]) -> list[tuple[str, str, int]]:
-    """(label, value, where the value starts) for every `label: value` a message states about a
-    known field. A bare value ends at a comma, semicolon or full stop, so it may come out cut
+    """(label, value, where the value starts) for every `label: value` or `the label is value` a
+    message states about a known field. A bare value ends at a comma, semicolon or full stop, so it may come out cut
     ("Dr" of "Dr. Ines Tanaka"): the caller looks at what follows before calling it cut."""
     out = []
     for label in labels:
-        pattern = rf"\b{re.escape(label)}: (?P<v>{QUOTED}|[^,;\n]+?(?=[,;\n]|\.(?:\s|$)|$))"
-        out += [(label, m.group("v"), m.start("v")) for m in re.finditer(pattern, text, re.IGNORECASE)]
+        for form in (rf"\b{re.escape(label)}: ", rf"\bthe {re.escape(label)} (?:is now|is|as|should be) "):
+            pattern = form + rf"(?P<v>{QUOTED}|{SPOKEN_DATE}|[^,;\n]+?(?=[,;\n]| and the |\.(?:\s|$)|$))"
+            out += [(label, m.group("v"), m.start("v")) for m in re.finditer(pattern, text, re.IGNORECASE)]
     return out
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from convosim.agents.offline_language import READBACK_RE
-from convosim.environments.phrasing import label, unquote
+from convosim.environments.phrasing import label, same_value, unquote
 from convosim.environments.sql_checks import written_parameters
 from convosim.messages import BaseEvent, Reason, ToolCallRequest, ToolResult, UserMessage
 from convosim.models import ToolSpec
@@ -19,7 +19,7 @@ from convosim.rules.grounding import numbers_in
 
 
 def _same(value: Any, said: str) -> bool:
-    if str(value).casefold() == said.casefold():
+    if str(value).casefold() == said.casefold() or same_value(value, said):
         return True
     if isinstance(value, int | float) and not isinstance(value, bool):
         return numbers_in(said) == {round(abs(float(value)), 2)}

@@ -8,6 +8,7 @@ what a model fine-tuned on the data would learn to repeat.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -39,7 +40,7 @@ class Diversity:
             if isinstance(event, UserMessage):
                 self.user[event.content] += 1
                 words = [w.lower().strip(".,") for w in _WORD.findall(event.content)]
-                pairs = list(zip(words, words[1:], strict=False))
+                pairs = list(itertools.pairwise(words))
                 self.user_bigrams.update(pairs)
                 self.user_bigram_total += len(pairs)
             elif isinstance(event, AssistantMessage) and event.sender == "assistant":

@@ -31,7 +31,7 @@ from convosim.environments.tasks import load_tasks
 from convosim.errors import ConvosimError
 from convosim.messages import AssistantMessage, ToolCallRequest, UserMessage
 from convosim.runners.replay import Recording, load_recording, open_store
-from convosim.runners.roles import PolicyHooks, derived_seed
+from convosim.runners.roles import PolicyHooks
 from convosim.runners.run import export
 from convosim.runners.session import SessionSpec
 from convosim.runners.session_factory import SessionFactory
@@ -127,7 +127,7 @@ async def _fork(recording: Recording, scenario: Scenario, from_turn: int) -> For
     idx = 1 + max(r["idx"] for r in sessions)
     users, actions = _recorded_actions(recording)
     hooks = PolicyHooks(
-        user_seed=lambda _sid: derived_seed(scenario.seed, parent),  # the parent's user, in the same state
+        seeds_from=lambda _sid: parent,  # the parent's offline user and assistant, in the same state
         wrap_user=lambda p: ReplayedUser(users, from_turn, p, warm=scenario.roles.user.policy == "offline"),
         wrap_assistant=lambda p: ReplayedAssistant(
             actions, from_turn, p, warm=scenario.roles.assistant.policy == "offline"

@@ -46,7 +46,8 @@ class PolicyHooks:
     """How a caller adapts the policies a scenario picks without reaching into any agent: a fork
     replays its parent's recorded turns around them, and plays the parent's offline user."""
 
-    user_seed: Callable[[str], int] | None = None  # the offline user's seed for a session id
+    # Whose seeds a session's offline policies use (a fork: its parent's).
+    seeds_from: Callable[[str], str] | None = None
     wrap_user: Callable[[UserPolicy], UserPolicy] | None = None
     wrap_assistant: Callable[[AssistantPolicy], AssistantPolicy] | None = None
 
@@ -117,7 +118,7 @@ def build_roles(
         if cfg.user.policy == "llm":
             policy = LLMUserPolicy(client_for(cfg.user), session_id, scenario.rules, scenario.persona)
         else:
-            seed = hooks.user_seed(session_id) if hooks.user_seed else derived_seed(scenario.seed, session_id)
+            seed = derived_seed(scenario.seed, hooks.seeds_from(session_id) if hooks.seeds_from else session_id)
             policy = OfflineUserPolicy(book, scenario.rules, scenario.persona, seed)
         if hooks.wrap_user is not None:
             policy = hooks.wrap_user(policy)
@@ -128,7 +129,8 @@ def build_roles(
         if cfg.assistant.policy == "llm":
             policy = LLMAssistantPolicy(client_for(cfg.assistant), session_id)
         else:
-            policy = OfflineAssistantPolicy(book)
+            owner = hooks.seeds_from(session_id) if hooks.seeds_from else session_id
+            policy = OfflineAssistantPolicy(book, derived_seed(scenario.seed, f"{owner}/assistant"))
         if hooks.wrap_assistant is not None:
             policy = hooks.wrap_assistant(policy)
         return AssistantRole(session_id, policy, domain.policy, tools_openai, scenario.limits.max_tool_calls_per_turn)

@@ -13,9 +13,9 @@ import pytest
 from audit import audit_run
 from punct_domain import build_punct_domain
 
-from convosim.agents.offline_language import CONFIRM_RE, CORRECTION_RE
+from convosim.agents.offline_language import CONFIRM_RE, CORRECTION_RE, confirmed_values
 from convosim.environments.domain import load_domain
-from convosim.environments.phrasing import unquote
+from convosim.environments.phrasing import label, unquote
 from convosim.environments.tasks import load_tasks
 from convosim.messages import AssistantMessage, UserMessage
 
@@ -49,14 +49,15 @@ def test_a_user_who_slips_often_corrects_itself_and_never_repeats_the_slip(name:
     scenario = scenario_for(scenario_path, sessions=300, persona={"slip_rate": 0.6})
     result = run(scenario, tmp_path / "out")
     sessions = transcripts(tmp_path / "out")
+    labels = sorted({label(n) for t in load_domain(scenario.domain).tools.values() for n in t.properties})
     corrections = 0
     for row, events in sessions.values():
         assert row["end_reason"] == "completed", row
         slipped: set[str] = set()
         for event in events:
             if isinstance(event, AssistantMessage) and (m := CONFIRM_RE.search(event.content)):
-                said = dict(re.findall(r"([a-z ]+): (\"[^\"]*\"|[^,]+)", m.group("pairs")))
-                last_confirmed = {k.strip(): unquote(v) for k, v in said.items()}
+                said = confirmed_values(m.group("pairs"), labels)
+                last_confirmed = {k: unquote(v) for k, v in said.items()}
             if isinstance(event, UserMessage):
                 for fix in CORRECTION_RE.finditer(event.content):
                     corrections += 1

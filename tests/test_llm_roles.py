@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from convosim.agents.offline_language import AFFIRM_RE, CORRECTION_RE
 from convosim.config import Scenario
 from convosim.environments.domain import load_domain
 from convosim.environments.tasks import load_tasks
@@ -192,7 +193,7 @@ def test_user_cannot_finish_in_the_message_that_confirms_a_change(tmp_path, reta
     async def eager_user(body):
         reply = await offline.user(body)
         data = json.loads(reply.content)
-        if data["message"].startswith(("Yes", "Sorry, the")):
+        if AFFIRM_RE.search(data["message"]) or CORRECTION_RE.search(data["message"]):
             data["task_complete"] = True  # peers' simulators do exactly this
         from convosim.testing import ChatReply
 

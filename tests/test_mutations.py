@@ -19,9 +19,10 @@ from typing import Any
 import pytest
 
 from convosim.agents.offline_language import READBACK
+from convosim.agents.offline_speech import expand
 from convosim.chat_format import chat_messages
 from convosim.environments.domain import Domain, load_domain
-from convosim.environments.phrasing import label, render_value
+from convosim.environments.phrasing import label, render_value, spoken_value
 from convosim.environments.sql_checks import written_parameters
 from convosim.environments.tasks import load_tasks
 from convosim.messages import (
@@ -161,11 +162,13 @@ def truncate_value(ended: SessionEnded, example: Example, rng: random.Random) ->
 
 
 def drop_fact(ended: SessionEnded, example: Example, rng: random.Random) -> SessionEnded | None:
-    """Every `field: value` pair stating one rubric fact is removed from the assistant's messages."""
+    """Every `field: value` or `the field is value` stating one rubric fact is removed from the assistant's messages."""
     facts = [f for f in example.rubrics[ended.task_id].facts if isinstance(f.value, str) and len(f.value) > 3]
     for fact in facts:
         transcript = list(ended.transcript)
-        pair = re.compile(rf"(?:,\s*)?\b{re.escape(label(fact.field))}: {re.escape(render_value(fact.value))}")
+        said = "|".join(re.escape(v) for v in {render_value(fact.value), spoken_value(fact.value)})
+        field = re.escape(label(fact.field))
+        pair = re.compile(rf"(?:,\s*|\s+and\s+)?\b(?:{field}: |the {field} is (?:now )?)(?:{said})")
         changed = False
         for i, message in _assistant_messages(ended):
             content = pair.sub("", message.content)
@@ -250,7 +253,7 @@ def confirm_unrequested(ended: SessionEnded, example: Example, rng: random.Rando
             continue
         message = ended.transcript[after]
         assert isinstance(message, UserMessage)
-        readback = READBACK.format(label=label(name), value=render_value(value))
+        readback = expand(rng, READBACK, label=label(name), value=render_value(value))
         return _replace(ended, after, message.model_copy(update={"content": f"{readback} {message.content}"}))
     return None
 

@@ -109,11 +109,11 @@ def test_export_dedup_leaves_near_duplicates_out_and_counts_them(tmp_path: Path)
     run_dir = tmp_path / "run"
     run(scenario_for(EXAMPLES / "retail" / "scenario.yaml", sessions=60), run_dir)
     rows = [json.loads(line)["messages"] for line in (run_dir / "dataset.jsonl").read_text().splitlines()]
-    near = NearDuplicates(0.75)  # a low threshold, so that this offline run surely has some
+    near = NearDuplicates(0.5)  # a low threshold, so that this offline run surely has some
     expected = sum(near.check(str(i), m) is not None for i, m in enumerate(rows))
     assert 0 < expected < len(rows)
     runner = CliRunner()
-    args = ["export", str(run_dir), "--dedup", "--dedup-threshold", "0.75"]
+    args = ["export", str(run_dir), "--dedup", "--dedup-threshold", "0.5"]
     result = runner.invoke(app, [*args, "--out", str(tmp_path / "deduped")])
     assert result.exit_code == 0, result.output
     assert f"left out: {expected} near_duplicate" in result.output

@@ -137,7 +137,8 @@ class OfflineResponders:
         known = self._assistants.answered(hashes)
         if known is not None:
             return known
-        policy, start = self._assistants.resume(hashes, lambda: OfflineAssistantPolicy(self.book))
+        seed = int(hashes[0][:8], 16)  # wording fixed by the conversation's opening, as a session's is by its seed
+        policy, start = self._assistants.resume(hashes, lambda: OfflineAssistantPolicy(self.book, seed))
         action = None
         for i in range(start, len(messages)):
             acts_here = i + 1 == len(messages) or messages[i + 1]["role"] == "assistant"

@@ -1,0 +1,43 @@
+"""Varied wording for the offline policies: a small seeded grammar, no text per domain.
+
+A pattern is text with alternatives in brackets, `[Sure|Okay|Alright], [here you go|...]`,
+nested freely, and `{slots}` filled after expansion. Every choice is drawn from the policy's
+own seeded `random.Random`, so a session's wording is fixed by its seed and varies across
+sessions. Patterns only frame what is said; the values and the structures the other side parses
+(`the {label} is {value}`, a change read back with `the {label} as {value}`) stay fixed, which is
+why both policies still understand each other (`offline_language.py`).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from typing import Any
+
+_ALTERNATIVES = re.compile(r"\[([^\[\]]*)\]")
+
+
+def expand(rng: random.Random, pattern: str, **slots: Any) -> str:
+    """One wording of `pattern`: innermost brackets first, then slots, then tidy spaces."""
+    text = pattern
+    while True:
+        match = _ALTERNATIVES.search(text)
+        if match is None:
+            break
+        text = text[: match.start()] + rng.choice(match.group(1).split("|")) + text[match.end() :]
+    text = re.sub(r"\s+([,.?!])", r"\1", re.sub(r"\s{2,}", " ", text)).strip()
+    text = text[:1].upper() + text[1:]  # before the slots are filled: a value keeps its own case
+    return text.format(**slots) if slots else text
+
+
+def variants(pattern: str, limit: int = 100_000) -> set[str]:
+    """Every wording of a pattern without slots (for tests that check each one is understood)."""
+    match = _ALTERNATIVES.search(pattern)
+    if match is None:
+        return {re.sub(r"\s+([,.?!])", r"\1", re.sub(r"\s{2,}", " ", pattern)).strip()}
+    out: set[str] = set()
+    for option in match.group(1).split("|"):
+        out |= variants(pattern[: match.start()] + option + pattern[match.end() :], limit)
+        if len(out) > limit:
+            break
+    return out
