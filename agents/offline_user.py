@@ -26,6 +26,7 @@ from convosim.agents.offline_language import (
     confirmed_values,
     heard_values,
 )
+from convosim.agents.offline_lexicon import remark
 from convosim.agents.offline_speech import expand
 from convosim.agents.policies import UserAction, UserObservation
 from convosim.environments.phrasing import (
@@ -253,7 +254,11 @@ class OfflineUserPolicy:
                 end_reason="hopeless",
             )
         self.in_flight = batch
-        return UserAction(content=f"{prefix} {self._voice(batch)}".strip())
+        chatty = self.rng.random() < (0.8 if self.verbosity == "verbose" else 0.3)
+        aside = remark(self.rng) if chatty else ""
+        if chatty and self.verbosity == "verbose" and self.rng.random() < 0.4:
+            aside += " " + remark(self.rng)
+        return UserAction(content=" ".join(p for p in (prefix, aside, self._voice(batch)) if p))
 
     # --- planning ---------------------------------------------------------------------------
     def _all_done(self) -> bool:

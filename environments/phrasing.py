@@ -189,12 +189,46 @@ def template_literal(literal: str) -> str:
     return r"\s+".join(re.escape(w) for w in words)
 
 
+# How people open the same request in other words. A phrasing that starts with the left side is
+# also understood (and said) with each right side, so a domain's two or three phrasings per tool
+# become a dozen without any text written for the domain.
+OPENINGS: dict[str, tuple[str, ...]] = {
+    "Could you ": ("Can you ", "Would you ", "Could you please ", "Can you please ", "Would you kindly "),
+    "Can you ": ("Could you ", "Would you ", "Can you please ", "Could you please "),
+    "What's ": ("What is ", "Can you tell me what's ", "Do you know what's "),
+    "Please ": ("Kindly ", "Could you please ", "Would you please ", "Can you please "),
+    "I'd like to ": ("I want to ", "I would like to ", "I need to ", "I'd love to "),
+    "I want to ": ("I'd like to ", "I need to ", "I would like to "),
+    "Tell me ": ("Please tell me ", "Can you tell me ", "I'd like to know "),
+    "How much ": ("Can you tell me how much ", "Do you know how much "),
+    "Which ": ("Can you tell me which ", "Do you know which "),
+    "What ": ("Can you tell me what ", "I'd like to know what "),
+    "Is ": ("Can you check if ", "Could you tell me if "),
+}
+
+
+def paraphrases(template: str) -> list[str]:
+    """The template and its other openings (`OPENINGS`); a question stays a question only where
+    the new opening keeps it one."""
+    out = [template]
+    for head, others in OPENINGS.items():
+        if template.startswith(head):
+            rest = template[len(head) :]
+            for other in others:
+                body = rest
+                if head in ("Which ", "What ", "Is ") and other.endswith(("which ", "what ", "if ")):
+                    continue  # an indirect question would need the verb moved: leave these alone
+                out.append(other + body)
+            break
+    return out
+
+
 class PhraseBook:
-    """All phrasings of a domain; parses free text into the requests it contains."""
+    """All phrasings of a domain (and their other openings); parses free text into its requests."""
 
     def __init__(self, tools: dict[str, ToolSpec]) -> None:
         self.tools = tools
-        self.phrasings = [compile_phrasing(t, p) for t in tools.values() for p in t.phrasings]
+        self.phrasings = [compile_phrasing(t, v) for t in tools.values() for p in t.phrasings for v in paraphrases(p)]
         self.by_tool: dict[str, list[Phrasing]] = {}
         for ph in self.phrasings:
             self.by_tool.setdefault(ph.tool.name, []).append(ph)

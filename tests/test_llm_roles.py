@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from convosim.agents.offline_language import AFFIRM_RE, CORRECTION_RE
+from convosim.agents.offline_language import CONFIRM_RE
 from convosim.config import Scenario
 from convosim.environments.domain import load_domain
 from convosim.environments.tasks import load_tasks
@@ -189,19 +189,21 @@ def test_user_cannot_finish_in_the_message_that_confirms_a_change(tmp_path, reta
     domain, tasks = retail
     base = scenario_for(retail_dir / "scenario.yaml")
     offline = OfflineResponders(domain.tools, tasks, base.rules, base.persona)
+    eager = []
 
     async def eager_user(body):
         reply = await offline.user(body)
         data = json.loads(reply.content)
-        if AFFIRM_RE.search(data["message"]) or CORRECTION_RE.search(data["message"]):
+        if CONFIRM_RE.search(body["messages"][-1]["content"]):  # this message answers a confirmation request
             data["task_complete"] = True  # peers' simulators do exactly this
+            eager.append(data["message"])
         from convosim.testing import ChatReply
 
         return ChatReply(content=json.dumps(data))
 
     with ScriptedChatServer({**offline.responders(), "user": eager_user}) as srv:
         result = run(llm_scenario(retail_dir, srv.base_url, roles=("user",), sessions=3), tmp_path / "run")
-    assert result.stats["accepted"] == 3
+    assert result.stats["accepted"] == 3 and len(eager) >= 3  # every session had a change to confirm
     for _, events in transcripts(tmp_path / "run").values():
         users = [e for e in events if isinstance(e, UserMessage)]
         assert sum(u.done for u in users) == 1 and users[-1].done

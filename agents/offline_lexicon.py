@@ -1,0 +1,50 @@
+"""What people say around their requests: the offline user's small talk, from open word lists.
+
+Real customers give reasons, mention their plans and complain about their week; a model trained
+only on bare requests learns users who never do. The words (`lexicon.yaml`) are domain-neutral:
+no numbers, no emails, none of the words the assistant reads as a yes, a no or a goodbye, so the
+assistant may ignore them, as it should. Several slots in a row are drawn from long lists, so
+remarks rarely repeat: that is what keeps a run's user text from collapsing onto a few word pairs.
+"""
+
+from __future__ import annotations
+
+import random
+from functools import cache
+from importlib import resources
+
+import yaml
+
+
+@cache
+def lexicon() -> dict[str, list[str]]:
+    data: dict[str, list[str]] = yaml.safe_load(
+        resources.files("convosim.agents").joinpath("lexicon.yaml").read_text(encoding="utf-8")
+    )
+    return data
+
+
+def remark(rng: random.Random) -> str:
+    """One remark: a reason, a plan, or how the week is going."""
+    w = lexicon()
+
+    def pick(kind: str) -> str:
+        return rng.choice(w[kind])
+
+    who = f"my {pick('relations')} {pick('names')}"
+    when, city = pick("when"), pick("cities")
+    templates = [
+        f"It's for {who}'s {pick('occasions')} {when}.",
+        f"I'm {pick('travel')} to {city} {when} to see {who}.",
+        f"{who.capitalize()} is coming over {when} for the {pick('occasions')}.",
+        f"I've been {pick('feelings')} with {pick('activities')} {when}.",
+        f"{pick('openers')} I hoped this would be {pick('hopes')} than when {who} tried.",
+        f"{who.capitalize()} recommended you, by the way.",
+        f"We're off to {pick('places')} near {city} {when}.",
+        f"I'm sorting out {pick('things')} {when} as well.",
+        f"{who.capitalize()} and I are planning {pick('things')} {when}.",
+        f"I only just got back from {city} after {pick('activities')}.",
+        f"Sorry if I'm slow, I'm juggling {pick('activities')} and {pick('things')}.",
+        f"{who.capitalize()} will be {pick('feelings')} if this isn't sorted {when}.",
+    ]
+    return rng.choice(templates)
