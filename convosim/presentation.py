@@ -29,6 +29,8 @@ def stats_table(stats: dict[str, Any]) -> Table:
     ):
         if key in stats:  # a stored run's numbers have no export counts until it is exported
             table.add_row(key, str(stats[key]))
+    for key, value in stats.get("diversity", {}).items():  # over accepted sessions (runners/diversity.py)
+        table.add_row(key.replace("_", " "), str(value))
     for code, count in stats["rejection_reasons"].items():
         table.add_row(f"reason: {code}", str(count))
     for role, usage in stats.get("llm_usage", {}).items():

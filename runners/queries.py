@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from convosim.runners.diversity import Diversity
 from convosim.runners.replay import open_store
 from convosim.runners.stats import summarise, turn_counts
 
@@ -48,8 +49,11 @@ def run_stats(run_dir: str | Path) -> dict[str, Any]:
         usage = store.usage()
         rows = []
         per_tool: dict[str, Counter[str]] = {}
+        variety = Diversity()
         for s in sessions:
             events = list(store.events(s["session_id"]))
+            if s["status"] == "accepted":
+                variety.add(events)
             for e in events:
                 for r in getattr(e, "results", ()) if e.type == "tool_result" else ():
                     counter = per_tool.setdefault(r.name, Counter())
@@ -72,6 +76,7 @@ def run_stats(run_dir: str | Path) -> dict[str, Any]:
             for name, c in sorted(per_tool.items())
         }
         stats["forks"] = sum(1 for s in sessions if s.get("parent_session_id"))
+        stats["diversity"] = variety.summary()
         return stats
     finally:
         store.close()
