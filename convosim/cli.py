@@ -373,9 +373,11 @@ def export(
     strip_reasoning: Annotated[
         bool, typer.Option("--strip-reasoning", help="Leave models' reasoning out (e.g. for the OpenAI API).")
     ] = False,
-    dedup: Annotated[bool, typer.Option("--dedup", help="Also leave out near-duplicate dialogues.")] = False,
+    dedup: Annotated[
+        bool, typer.Option("--dedup/--no-dedup", help="Leave out near-duplicate dialogues (exact ones always).")
+    ] = True,
     dedup_threshold: Annotated[
-        float, typer.Option(help="With --dedup: similarity (Jaccard of word 3-grams) from which two are duplicates.")
+        float, typer.Option(help="Similarity (Jaccard of word 3-grams) from which two dialogues are near copies.")
     ] = 0.9,
 ) -> None:
     """Export a run for a trainer: rows with metadata, tool-call ids every template accepts, splits by task."""

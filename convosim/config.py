@@ -70,6 +70,8 @@ class Scenario(BaseModel):
     runner: Literal["local", "ray"] = "local"
     ray_workers: int | None = Field(None, ge=1)
     ray_address: str | None = None  # an existing Ray cluster; default: a local one on this machine
+    # Near-duplicate dialogues (estimated Jaccard of word 3-grams) left out of the dataset; None: exact only.
+    near_duplicate_threshold: float | None = Field(0.9, gt=0, le=1)
 
 
 RECORD_ONLY = ("content_sha256",)  # what a run store records beside the settings (runners.run.content_hash)

@@ -35,7 +35,7 @@ from convosim.config import scenario_from_record
 from convosim.environments.domain import load_domain
 from convosim.errors import ConvosimError
 from convosim.runners.export import AtomicJsonl, openai_messages
-from convosim.runners.near_duplicates import NearDuplicates
+from convosim.runners.near_duplicates import DEFAULT_THRESHOLD
 from convosim.runners.replay import open_store
 from convosim.runners.row_checks import RowChecks
 from convosim.runners.store import RunStore
@@ -147,7 +147,7 @@ class ExportOptions:
     include_rejected: bool = False
     seed: int = 0  # of the task-to-split shuffle
     reasoning: bool = True  # keep models' reasoning (`reasoning_content`)
-    dedup: float | None = None  # near-duplicate threshold (estimated Jaccard of word 3-grams); None: exact only
+    dedup: float | None = DEFAULT_THRESHOLD  # near-duplicate threshold (Jaccard of word 3-grams); None: exact only
 
 
 @dataclass
@@ -162,15 +162,11 @@ def _rows(store: RunStore, options: ExportOptions, left_out: Counter[str]) -> It
     scenario = run["scenario"]
     domain = load_domain(scenario_from_record(scenario).domain)
     tools = domain.openai_tools()
-    checks = RowChecks(domain.policy)
-    near = NearDuplicates(options.dedup) if options.dedup is not None else None
+    checks = RowChecks(domain.policy, options.dedup)
     models = _models(scenario)
     for row in store.sessions(run["run_id"]):
         messages = openai_messages(domain.policy, store.events(row["session_id"]), options.reasoning)
         problems = checks.check(row["session_id"], {"messages": messages, "tools": tools})
-        if near is not None and row["status"] == "accepted" and not problems:
-            problem = near.check(row["session_id"], messages)
-            problems += [problem] if problem is not None else []
         accepted = row["status"] == "accepted" and not problems
         codes = sorted({r["code"] for r in row["reasons"]} | {p.code for p in problems})
         if not accepted and not options.include_rejected:
@@ -214,13 +210,14 @@ def export_run(
     include_rejected: bool = False,
     seed: int = 0,
     strip_reasoning: bool = False,
-    dedup: float | None = None,
+    dedup: float | None = DEFAULT_THRESHOLD,
 ) -> ExportResult:
     """Write the run in `fmt` to `out` (default RUN/export-FMT). The Python entry point of
     `convosim export`: `export_run("runs/retail", "hf", split="eval=0.1", dedup=0.9)`.
 
     A model's reasoning is kept unless `strip_reasoning` (for targets that refuse it, such as the
-    OpenAI fine-tuning API); `dedup` also leaves out near-duplicate dialogues at that similarity."""
+    OpenAI fine-tuning API); near-duplicate dialogues at the `dedup` similarity are left out
+    (None: only exact duplicates)."""
     if fmt not in FORMATS:
         raise ConvosimError(None, "--format", f"{fmt!r} is not one of {', '.join(FORMATS)}")
     if dedup is not None and not 0 < dedup <= 1:

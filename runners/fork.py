@@ -152,7 +152,7 @@ async def _fork(recording: Recording, scenario: Scenario, from_turn: int) -> For
             parent_session_id=parent,
             fork_turn=from_turn,
         )
-        export(store, recording.session["run_id"], domain, recording.run_dir)
+        export(store, recording.session["run_id"], domain, recording.run_dir, scenario.near_duplicate_threshold)
     finally:
         store.close()
     return ForkResult(child, outcome.status, parent, from_turn)

@@ -1,8 +1,9 @@
 """Checks of dataset rows as exported: the last gate between the run store and a trainer.
 
 A row must open with the domain's system prompt (a model fine-tuned without it learns a different
-assistant), and no dialogue may be exported twice: not as an identical row, and not as the same
-dialogue under another session's tool-call ids (an offline fork replays its parent exactly).
+assistant), and no dialogue may be exported twice: not as an identical row, not as the same
+dialogue under another session's tool-call ids (an offline fork replays its parent exactly), and,
+unless the threshold is None, not as a near copy of an earlier row (`near_duplicates.py`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 from typing import Any
 
 from convosim.messages import Reason
+from convosim.runners.near_duplicates import NearDuplicates
 
 
 def _digest(value: Any) -> str:
@@ -39,10 +41,11 @@ def dialogue_fingerprint(messages: list[dict[str, Any]]) -> str:
 class RowChecks:
     """Judges rows in export order; remembers what it has let through (two hashes per row)."""
 
-    def __init__(self, policy: str) -> None:
+    def __init__(self, policy: str, near_threshold: float | None = None) -> None:
         self.policy = policy
         self.exact: dict[str, str] = {}
         self.dialogues: dict[str, str] = {}
+        self.near = NearDuplicates(near_threshold) if near_threshold is not None else None
 
     def check(self, session_id: str, row: dict[str, Any]) -> list[Reason]:
         reasons = []
@@ -55,6 +58,9 @@ class RowChecks:
             reasons.append(Reason(code="duplicate", detail={"kind": "exact", "of": self.exact[exact]}))
         elif dialogue in self.dialogues:
             reasons.append(Reason(code="duplicate", detail={"kind": "same_dialogue", "of": self.dialogues[dialogue]}))
+        if not reasons and self.near is not None:
+            near = self.near.check(session_id, messages)  # remembers the row when it is not a near copy
+            reasons += [near] if near is not None else []
         if not reasons:
             self.exact[exact] = session_id
             self.dialogues[dialogue] = session_id

@@ -57,12 +57,14 @@ def load_inputs(scenario: Scenario) -> tuple[Domain, list[Task], dict[str, Rubri
     return domain, tasks, rubrics
 
 
-def export(store: RunStore, run_id: str, domain: Domain, out_dir: Path) -> dict[str, int]:
-    """Rebuild dataset.jsonl and rejected.jsonl from the store in one streaming pass (constant
-    memory). An accepted session whose row fails the row checks (a duplicate, no system prompt)
-    goes to rejected.jsonl with its reasons, never to the dataset. Returns the counts written."""
+def export(
+    store: RunStore, run_id: str, domain: Domain, out_dir: Path, near_threshold: float | None = 0.9
+) -> dict[str, int]:
+    """Rebuild dataset.jsonl and rejected.jsonl from the store in one streaming pass. An accepted
+    session whose row fails the row checks (a duplicate or near copy, no system prompt) goes to
+    rejected.jsonl with its reasons, never to the dataset. Returns the counts written."""
     tools = domain.openai_tools()
-    checks = RowChecks(domain.policy)
+    checks = RowChecks(domain.policy, near_threshold)
     counts = {"dataset_rows": 0, "rejected_rows": 0, "rejected_at_export": 0}
     with AtomicJsonl(out_dir / "dataset.jsonl") as dataset, AtomicJsonl(out_dir / "rejected.jsonl") as rejected:
         for row in store.sessions(run_id):
@@ -271,7 +273,7 @@ async def _run(
         else:
             extra.update(await _run_local(scenario, domain, rubrics, overrides, todo, on_outcome))
     wall = time.perf_counter() - started
-    exported = export(store, run_id, domain, out_dir)
+    exported = export(store, run_id, domain, out_dir, scenario.near_duplicate_threshold)
     if done:  # a resumed run: its numbers cover every session, not only this invocation's
         stats = run_stats(out_dir)
         stats["wall_time_s"] = round(wall, 3)

@@ -123,8 +123,28 @@ def test_export_dedup_leaves_near_duplicates_out_and_counts_them(tmp_path: Path)
     meta = [json.loads(line) for line in (tmp_path / "marked" / "train.metadata.jsonl").read_text().splitlines()]
     marked = [m for m in meta if "near_duplicate" in m["reasons"]]
     assert len(marked) == expected and all(m["verdict"] == "rejected" for m in marked)
-    plain = runner.invoke(app, ["export", str(run_dir), "--out", str(tmp_path / "all")])
+    plain = runner.invoke(app, ["export", str(run_dir), "--no-dedup", "--out", str(tmp_path / "all")])
     assert "left out" not in plain.output
     assert len((tmp_path / "all" / "train.jsonl").read_text().splitlines()) == len(rows)
+    default = runner.invoke(app, ["export", str(run_dir), "--out", str(tmp_path / "default")])
+    assert "left out" not in default.output  # at 0.9 (the default) this run has no near copies
     bad = runner.invoke(app, [*args[:3], "--dedup-threshold", "1.5"])
     assert bad.exit_code == 2 and "--dedup-threshold" in bad.output
+
+
+def test_a_run_leaves_near_duplicates_out_of_its_dataset_and_says_why(tmp_path: Path) -> None:
+    """The dataset a run writes is deduplicated by default: near copies go to rejected.jsonl with
+    reason `near_duplicate` and are counted, never silently dropped."""
+    loose = run(
+        scenario_for(EXAMPLES / "retail" / "scenario.yaml", sessions=60, near_duplicate_threshold=0.5), tmp_path / "a"
+    )
+    strict = run(
+        scenario_for(EXAMPLES / "retail" / "scenario.yaml", sessions=60, near_duplicate_threshold=None), tmp_path / "b"
+    )
+    kept = (tmp_path / "a" / "dataset.jsonl").read_text().splitlines()
+    everything = (tmp_path / "b" / "dataset.jsonl").read_text().splitlines()
+    rejected = [json.loads(line) for line in (tmp_path / "a" / "rejected.jsonl").read_text().splitlines()]
+    near = [r for r in rejected if [x["code"] for x in r["reasons"]] == ["near_duplicate"]]
+    assert len(kept) + len(near) == len(everything) == 60 and near
+    assert all(r["status"] == "rejected_at_export" for r in near)
+    assert loose.stats["rejected_at_export"] == len(near) and strict.stats["rejected_at_export"] == 0
