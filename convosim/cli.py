@@ -395,6 +395,18 @@ def export(
 
 @app.command()
 @_command
+def report(
+    run_dir: RunDir,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Output file (default RUN/report.html).")] = None,
+) -> None:
+    """One self-contained HTML file with a run's charts: turns, sub-goals, tools, verdicts, diversity, cost."""
+    from convosim.runners.report import write_report
+
+    out.print(f"report: {write_report(run_dir, out_file)}", highlight=False)
+
+
+@app.command()
+@_command
 def logs(
     run_dir: RunDir,
     session: Annotated[str | None, typer.Option(help="A session id or prefix (its forks included).")] = None,
