@@ -179,9 +179,8 @@ class AssistantVoice:
         return expand(self.rng, CANCELLED)
 
     def readback_ok(self, field_label: str, value: str) -> str:
-        return expand(self.rng, "[Yes|That's right|Correct|Yes, that's correct|Exactly][,|:|.] ") + (
-            f"the {field_label} is {value}."
-        )
+        confirmed = "[Yes|That's right|Correct|Yes, that's correct|Exactly][,|:] the {label} is {value}."
+        return expand(self.rng, confirmed, label=field_label, value=value)
 
     def readback_wrong(self, field_label: str, actual: Any) -> str:
         return (

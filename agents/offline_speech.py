@@ -25,16 +25,22 @@ def expand(rng: random.Random, pattern: str, **slots: Any) -> str:
         if match is None:
             break
         text = text[: match.start()] + rng.choice(match.group(1).split("|")) + text[match.end() :]
-    text = re.sub(r"\s+([,.?!])", r"\1", re.sub(r"\s{2,}", " ", text)).strip()
-    text = text[:1].upper() + text[1:]  # before the slots are filled: a value keeps its own case
+    text = _tidy(text)
     return text.format(**slots) if slots else text
+
+
+def _tidy(text: str) -> str:
+    """Single spaces, none before punctuation, and a capital at the start of every sentence (done
+    before the slots are filled, so a value keeps its own case)."""
+    text = re.sub(r"\s+([,.?!])", r"\1", re.sub(r"\s{2,}", " ", text)).strip()
+    return re.sub(r"(^|[.!?]\s+)([a-z])", lambda m: m.group(1) + m.group(2).upper(), text)
 
 
 def variants(pattern: str, limit: int = 100_000) -> set[str]:
     """Every wording of a pattern without slots (for tests that check each one is understood)."""
     match = _ALTERNATIVES.search(pattern)
     if match is None:
-        return {re.sub(r"\s+([,.?!])", r"\1", re.sub(r"\s{2,}", " ", pattern)).strip()}
+        return {_tidy(pattern)}
     out: set[str] = set()
     for option in match.group(1).split("|"):
         out |= variants(pattern[: match.start()] + option + pattern[match.end() :], limit)

@@ -84,6 +84,8 @@ SUPPLY = {
     "verbose": "[Sure|Of course|Yes|Certainly|Right], [it's|the {label} is] {value}.",
 }
 CONNECTORS = ["Also, ", "And ", "Oh, and ", "Plus, ", "While you're at it, ", "Next, ", "And then ", "Besides that, "]
+CHANGE_OF_MIND = "[Actually|Hmm, wait|Sorry, wait|Oh, hold on], I've changed my mind: the {label} should be {value}."
+WRONG_KEY = "[Oh, sorry|Oops|My mistake|Sorry, my bad], I gave you the wrong {label}: it's {value}."
 COMPLAINT = "[Hmm|Well|Sorry], that's [not what I hoped for|not quite what I asked|not what I meant]."
 NOT_SURE = "[I'm not sure, sorry|I don't know that, sorry|Sorry, I don't have that to hand]."
 
@@ -95,12 +97,29 @@ def changed_parameters(tool: ToolSpec) -> frozenset[str]:
     return frozenset(n for n in tool.properties if not n.endswith("_id"))
 
 
+def _misremembered(value: Any, schema: dict[str, Any]) -> Any:
+    """An id or number misremembered (most likely naming no record at all), or None if this value
+    is not one a person would misremember (free text, an email, a choice)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value + 7919
+    if not isinstance(value, str) or "@" in value or "enum" in schema:
+        return None
+    digits = [i for i, c in enumerate(value) if c.isdigit()]
+    if not digits or not any(c.isdigit() for c in value[-4:]):
+        return None  # an address or a name with a house number: not an identifier
+    i = digits[-1]
+    wrong = value[:i] + str((int(value[i]) + 5) % 10) + value[i + 1 :]
+    return wrong if re.fullmatch(slot_pattern(schema), wrong) else None
+
+
 @dataclass
 class _InFlight:
     subgoal: int  # 1-based
     tool: ToolSpec
     args: dict[str, Any]  # the values the user means
     slip: tuple[str, Any] | None = None  # (param, wrong value) said instead of the right one
+    mind_changed: bool = False  # the slip is a first choice the user will change its mind about
+    wrong_key: tuple[str, Any] | None = None  # (param, wrong id) said by mistake in a read; put right after the answer
     phrasing: Phrasing | None = None
 
 
@@ -115,6 +134,9 @@ class OfflineUserPolicy:
         )
         self.verbosity = persona.verbosity if persona.verbosity != "mixed" else self.rng.choice(["terse", "verbose"])
         self.slip_rate = persona.slip_rate
+        # Behaviours this session will show once each, when the task gives the chance (persona rates).
+        self.will_give_wrong_id = self.rng.random() < persona.wrong_id_rate
+        self.will_change_mind = self.rng.random() < persona.change_of_mind_rate
         self.task: UserTask | None = None
         self.cursor: dict[int, int] = {}
         self.failed: set[int] = set()
@@ -133,6 +155,8 @@ class OfflineUserPolicy:
         ask = ASK_RE.search(reply)
         confirm = CONFIRM_RE.search(reply)
         answered = self._answered(reply, ask, confirm)
+        if answered and self.in_flight[0].wrong_key is not None:
+            return self._put_right(self.in_flight[0])
         failed = ERROR_RE.search(reply) is not None
         self._learn(reply)
         changed = [i for i in self.in_flight[:answered] if i.tool.kind == "write"]
@@ -158,6 +182,15 @@ class OfflineUserPolicy:
         mood = REACTIONS[(self.temperament, self.verbosity)]
         prefix = self._say(COMPLAINT) if failed else self._say(mood)
         return self._next_request(prefix=prefix if self.rules.react_to_every_answer else "")
+
+    def _put_right(self, item: _InFlight) -> UserAction:
+        """The answer was about a record we named by mistake: say so, and ask again with the right id
+        (nothing is learnt from the wrong answer)."""
+        assert item.wrong_key is not None
+        name = item.wrong_key[0]
+        item.wrong_key = None
+        fix = self._say(WRONG_KEY, label=label(name), value=render_value(item.args[name]))
+        return UserAction(content=f"{fix} {self._voice([item])}")
 
     def _say(self, pattern: str, **slots: Any) -> str:
         return expand(self.rng, pattern, **slots)
@@ -234,8 +267,9 @@ class OfflineUserPolicy:
         read_back = confirmed_values(m.group("pairs"), [label(n) for n in item.args])
         wrong = [n for n, value in item.args.items() if not same_value(value, read_back.get(label(n), "\x00"))]
         if wrong:
-            item.slip = None
-            fixes = " ".join(self._say(CORRECTION, label=label(n), value=render_value(item.args[n])) for n in wrong)
+            pattern = CHANGE_OF_MIND if item.mind_changed else CORRECTION
+            item.slip, item.mind_changed = None, False
+            fixes = " ".join(self._say(pattern, label=label(n), value=render_value(item.args[n])) for n in wrong)
             return UserAction(content=fixes)
         return UserAction(content=self._say(AFFIRM[self.verbosity]))
 
@@ -254,6 +288,11 @@ class OfflineUserPolicy:
                 end_reason="hopeless",
             )
         self.in_flight = batch
+        if prefix.endswith(","):  # "Hi there, can you..." goes on in the same sentence
+            request = self._voice(batch)
+            first = request.split(" ", 1)[0]
+            lowered = request if first == "I" or first.startswith("I'") else request[:1].lower() + request[1:]
+            return UserAction(content=f"{prefix} {lowered}")
         chatty = self.rng.random() < (0.8 if self.verbosity == "verbose" else 0.3)
         aside = remark(self.rng) if chatty else ""
         if chatty and self.verbosity == "verbose" and self.rng.random() < 0.4:
@@ -293,18 +332,50 @@ class OfflineUserPolicy:
             args = self._resolve(k, request)
             if args is None:
                 break  # sub-goals are ordered: don't skip ahead of one that is waiting on data
-            batch.append(_InFlight(k, self.tools[request.tool], args, slip=self._maybe_slip(request.tool, args)))
+            batch.append(self._in_flight(k, request.tool, args))
             if len(batch) >= want or self.tools[request.tool].kind == "write":
                 break
             if self.cursor[k] + 1 < len(sg.requests):
                 break  # finish this sub-goal before starting the next: later ones may change its data
+        if len(batch) == 1 and batch[0].tool.kind == "read" and self.will_give_wrong_id:
+            item = batch[0]
+            for name in item.tool.required:
+                wrong = _misremembered(item.args.get(name), item.tool.properties[name])
+                if wrong is not None:
+                    self.will_give_wrong_id = False
+                    item.wrong_key = (name, wrong)
+                    break
         return batch
+
+    def _in_flight(self, subgoal: int, tool_name: str, args: dict[str, Any]) -> _InFlight:
+        item = _InFlight(subgoal, self.tools[tool_name], args, slip=self._maybe_slip(tool_name, args))
+        if item.slip is None and self.will_change_mind and item.tool.kind == "write":
+            first_choice = self._alternative(item.tool, args, numbers=True)
+            if first_choice is not None:
+                self.will_change_mind = False
+                item.slip, item.mind_changed = first_choice, True
+        return item
 
     def _maybe_slip(self, tool_name: str, args: dict[str, Any]) -> tuple[str, Any] | None:
         """Sometimes say a wrong (but well-formed) detail of a change; corrected on read-back."""
         tool = self.tools[tool_name]
         if tool.kind != "write" or self.rng.random() >= self.slip_rate:
             return None
+        return self._alternative(tool, args)
+
+    def _alternative(self, tool: ToolSpec, args: dict[str, Any], numbers: bool = False) -> tuple[str, Any] | None:
+        """Another well-formed value for a detail of a change (not the record it is about); with
+        `numbers`, a count too (two of something, then three: a change of mind, not a slip)."""
+        for name, value in args.items():
+            schema = tool.properties[name]
+            other = value + 1 if isinstance(value, int) and not isinstance(value, bool) else None
+            if (
+                numbers
+                and name in changed_parameters(tool)
+                and other is not None
+                and other <= schema.get("maximum", other)
+            ):
+                return name, other
         for name, value in args.items():
             schema = tool.properties[name]
             if name not in changed_parameters(tool):
@@ -332,6 +403,11 @@ class OfflineUserPolicy:
             said = dict(item.args)
             if item.slip:
                 said[item.slip[0]] = item.slip[1]
+            if item.wrong_key is not None:
+                if item.wrong_key[0] in item.phrasing.slots:
+                    said[item.wrong_key[0]] = item.wrong_key[1]
+                else:
+                    item.wrong_key = None  # this wording leaves the id for the assistant to ask: no mistake
             text = item.phrasing.render({k: v for k, v in said.items() if k in item.phrasing.slots})
             if i:
                 first = text.split(" ", 1)[0]

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from convosim.agents.llm_judge import LLMJudge
 from convosim.messages import BaseEvent, Reason, SessionEnded, Verdict, event_id
 from convosim.models import Rubric
+from convosim.rules.behaviours import session_tags
 from convosim.rules.checks import Checks, judge
 
 
@@ -49,5 +50,6 @@ class ValidatorRole:
                 notes=tuple(notes),
                 subgoals_total=len({k for k, _ in rubric.gold_calls}),
                 subgoals_completed=completed,
+                tags=session_tags(event.transcript, self.checks.write_tools),
             )
         ]

@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/dialogue_quality.py [--sessions 300]
 
-Prints, per example: acceptance, mean turns (every message counts) and completed sub-goals, and
-the diversity metrics of `runners/diversity.py`, against issue #13's targets.
+Prints, per example: acceptance, mean turns (every message counts) and completed sub-goals, the
+diversity metrics of `runners/diversity.py`, and the share of sessions with each behaviour tag,
+against issue #13's targets.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import tempfile
 from pathlib import Path
 
 from convosim.config import load_scenario
+from convosim.rules.behaviours import TAGS
 from convosim.runners.diversity import diversity
 from convosim.runners.run import run_scenario
 from convosim.runners.store import RunStore
@@ -27,6 +29,7 @@ TARGETS = {
     "distinct_user_messages": (">=", 0.8),
     "distinct_user_bigrams": (">=", 0.2),
     "top_assistant_sentence_share": ("<=", 0.05),
+    **{f"sessions_with_{tag}": (">=", 0.1) for tag in TAGS},
 }
 
 
@@ -39,11 +42,13 @@ def measure(example: str, sessions: int, out: Path) -> dict[str, object]:
     finally:
         store.close()
     stats = result.stats
+    tags = {f"sessions_with_{tag}": round(stats["behaviour_tags"].get(tag, 0) / sessions, 3) for tag in TAGS}
     return {
         "accepted_pct": stats["accepted_pct"],
         "mean_turns": stats["mean_turns"],
         "mean_subgoals_completed": stats["mean_subgoals_completed"],
         **diversity(accepted),
+        **tags,
     }
 
 

@@ -148,6 +148,7 @@ class Verdict(BaseEvent):
     notes: tuple[Reason, ...] = ()  # observations that do not reject (e.g. a judge's structural remarks)
     subgoals_total: int = 0
     subgoals_completed: int = 0
+    tags: tuple[str, ...] = ()  # behaviours seen in the session (rules/behaviours.py): not faults
 
 
 Event = Annotated[

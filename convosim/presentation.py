@@ -31,6 +31,8 @@ def stats_table(stats: dict[str, Any]) -> Table:
             table.add_row(key, str(stats[key]))
     for key, value in stats.get("diversity", {}).items():  # over accepted sessions (runners/diversity.py)
         table.add_row(key.replace("_", " "), str(value))
+    for tag, count in stats.get("behaviour_tags", {}).items():
+        table.add_row(f"behaviour: {tag}", f"{count} ({100 * count / max(1, stats['sessions']):.0f}%)")
     for code, count in stats["rejection_reasons"].items():
         table.add_row(f"reason: {code}", str(count))
     for role, usage in stats.get("llm_usage", {}).items():

@@ -199,7 +199,7 @@ OPENINGS: dict[str, tuple[str, ...]] = {
     "Please ": ("Kindly ", "Could you please ", "Would you please ", "Can you please "),
     "I'd like to ": ("I want to ", "I would like to ", "I need to ", "I'd love to "),
     "I want to ": ("I'd like to ", "I need to ", "I would like to "),
-    "Tell me ": ("Please tell me ", "Can you tell me ", "I'd like to know "),
+    "Tell me ": ("Can you tell me ", "I'd like to know "),
     "How much ": ("Can you tell me how much ", "Do you know how much "),
     "Which ": ("Can you tell me which ", "Do you know which "),
     "What ": ("Can you tell me what ", "I'd like to know what "),
@@ -223,15 +223,44 @@ def paraphrases(template: str) -> list[str]:
     return out
 
 
+def vague_template(template: str, tool: ToolSpec) -> str | None:
+    """The phrasing with its first required record id left unsaid: "order {order_id}" becomes "my
+    order" (the slot's name must contain the noun before it). None when no slot reads that way."""
+    for name in tool.required:
+        if not name.endswith(("_id", "number", "_code")):
+            continue  # only a record's identifier is left for the assistant to ask, never a choice
+        m = re.search(rf"\b(?:(?:the|my|a|your) )?(?P<noun>[A-Za-z]+)(?P<sep>,? )\{{{name}\}}", template)
+        if m and m.group("noun").lower() in name.split("_") and m.group("noun").lower() != "id":
+            said = f"my {m.group('noun').lower()}"
+            return template[: m.start()] + said + template[m.end() :]
+    return None
+
+
 class PhraseBook:
     """All phrasings of a domain (and their other openings); parses free text into its requests."""
 
     def __init__(self, tools: dict[str, ToolSpec]) -> None:
         self.tools = tools
         self.phrasings = [compile_phrasing(t, v) for t in tools.values() for p in t.phrasings for v in paraphrases(p)]
+        self.phrasings += self._vague_phrasings()
         self.by_tool: dict[str, list[Phrasing]] = {}
         for ph in self.phrasings:
             self.by_tool.setdefault(ph.tool.name, []).append(ph)
+
+    def _vague_phrasings(self) -> list[Phrasing]:
+        """Each request also said without the record's id ("the status of my order"), which makes
+        the assistant ask for it. Kept only when the text still names one tool unambiguously."""
+        out: list[Phrasing] = []
+        for tool in self.tools.values():
+            for template in tool.phrasings:
+                vague = vague_template(template, tool)
+                if vague is None:
+                    continue
+                text = vague.format(**{n: render_value(sample_value(tool.properties[n])) for n in slots(vague)})
+                if self.parse(text) or any(o.template == vague for o in out):
+                    continue  # another phrasing already reads this text: it would be ambiguous
+                out.append(compile_phrasing(tool, vague))
+        return out
 
     def parse(self, text: str) -> list[ParsedRequest]:
         """Non-overlapping requests in `text`, longest match first, in text order."""

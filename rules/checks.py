@@ -155,6 +155,10 @@ class Checks:
     new_environment: Callable[[], SessionEnvironment] | None = None
 
     @cached_property
+    def write_tools(self) -> frozenset[str]:
+        return frozenset(name for name, tool in self.tools.items() if tool.kind == "write")
+
+    @cached_property
     def labels(self) -> frozenset[str]:
         """How the domain's fields are named in dialogue: every parameter and output column."""
         names = {n for t in self.tools.values() for n in t.properties}

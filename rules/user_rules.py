@@ -38,6 +38,10 @@ class Persona(BaseModel):
     temperament: Literal["polite", "impatient", "mixed"] = "mixed"
     # Chance that the user first gives a wrong value for a change, then corrects it on confirmation.
     slip_rate: float = Field(0.3, ge=0, le=1)
+    # Chance that the user names a wrong record once (a read fails, the user puts it right).
+    wrong_id_rate: float = Field(0.25, ge=0, le=1)
+    # Chance that the user asks for one change, then changes its mind when it is read back.
+    change_of_mind_rate: float = Field(0.5, ge=0, le=1)
 
 
 @cache

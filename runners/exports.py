@@ -34,6 +34,7 @@ from typing import Any
 from convosim.config import scenario_from_record
 from convosim.environments.domain import load_domain
 from convosim.errors import ConvosimError
+from convosim.rules.behaviours import recorded_tags
 from convosim.runners.export import AtomicJsonl, openai_messages
 from convosim.runners.near_duplicates import DEFAULT_THRESHOLD
 from convosim.runners.replay import open_store
@@ -165,7 +166,8 @@ def _rows(store: RunStore, options: ExportOptions, left_out: Counter[str]) -> It
     checks = RowChecks(domain.policy, options.dedup)
     models = _models(scenario)
     for row in store.sessions(run["run_id"]):
-        messages = openai_messages(domain.policy, store.events(row["session_id"]), options.reasoning)
+        events = list(store.events(row["session_id"]))
+        messages = openai_messages(domain.policy, events, options.reasoning)
         problems = checks.check(row["session_id"], {"messages": messages, "tools": tools})
         accepted = row["status"] == "accepted" and not problems
         codes = sorted({r["code"] for r in row["reasons"]} | {p.code for p in problems})
@@ -181,6 +183,7 @@ def _rows(store: RunStore, options: ExportOptions, left_out: Counter[str]) -> It
             # a session the validator accepted but a row check refused is rejected here, with its reason
             "verdict": "accepted" if accepted else "rejected" if row["status"] == "accepted" else row["status"],
             "reasons": codes,
+            "tags": list(recorded_tags(events)),
             "models": models,
             "scenario": scenario.get("name"),
             "seed": run["seed"],

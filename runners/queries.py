@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from convosim.rules.behaviours import recorded_tags
 from convosim.runners.diversity import Diversity
 from convosim.runners.replay import open_store
 from convosim.runners.stats import summarise, turn_counts
@@ -68,6 +69,7 @@ def run_stats(run_dir: str | Path) -> dict[str, Any]:
                     "usage": usage.get(s["session_id"], {}),
                     "reason_codes": sorted({r["code"] for r in s["reasons"]})
                     or ([s["end_reason"] or "error"] if s["status"] == "failed" else []),
+                    "tags": recorded_tags(events),
                 }
             )
         stats = summarise(rows, store.time_span())

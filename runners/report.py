@@ -19,6 +19,7 @@ import plotly.offline
 
 from convosim.config import scenario_from_record
 from convosim.environments.domain import load_domain
+from convosim.rules.behaviours import TAGS, recorded_tags
 from convosim.runners.diversity import Diversity
 from convosim.runners.export import openai_messages
 from convosim.runners.replay import open_store
@@ -47,6 +48,7 @@ def report_data(run_dir: str | Path) -> dict[str, Any]:
             "tools": dict.fromkeys(sorted(domain.tools), 0),
             "tool_errors": dict.fromkeys(sorted(domain.tools), 0),
             "reasons": Counter(),
+            "tags": Counter(),
             "duplicates": Counter(),
             "tokens_per_accepted": [],
             "cost_per_accepted": [],
@@ -60,6 +62,7 @@ def report_data(run_dir: str | Path) -> dict[str, Any]:
             data["subgoals_total"].append(row["subgoals_total"] or 0)
             data["subgoals_completed"].append(row["subgoals_completed"] or 0)
             data["reasons"].update({r["code"] for r in row["reasons"]})
+            data["tags"].update(recorded_tags(events))
             for event in events:
                 for result in getattr(event, "results", ()) if event.type == "tool_result" else ():
                     data["tools"][result.name] = data["tools"].get(result.name, 0) + 1
@@ -129,6 +132,9 @@ def charts(data: dict[str, Any]) -> list[tuple[str, str]]:
         ),
         ("Sessions by verdict", _bar(dict(data["status"]), "chart-status", "Sessions by verdict", "#54a24b")),
     ]
+    if data["tags"]:
+        tags = {tag: data["tags"][tag] for tag in TAGS if data["tags"][tag]}
+        out.append(("Behaviour tags", _bar(tags, "chart-tags", "Sessions per behaviour tag", "#b279a2")))
     if data["reasons"]:
         out.append(("Rejection reasons", _bar(dict(data["reasons"]), "chart-reasons", "Rejection reasons", "#e45756")))
     diversity = {k: v for k, v in data["diversity"].items() if isinstance(v, float)}

@@ -259,6 +259,7 @@ async def _run(
                     "reason_codes": sorted({r.code for r in verdict.reasons})
                     if verdict
                     else [outcome.end_reason or "error"],
+                    "tags": verdict.tags if verdict else (),
                 }
             )
             nonlocal spent

@@ -12,6 +12,7 @@ from typing import Any
 
 from convosim.llm.usage import Usage
 from convosim.messages import AssistantMessage, BaseEvent, ToolCallRequest, ToolResult, UserMessage
+from convosim.rules.behaviours import TAGS
 
 
 def turn_counts(events: Sequence[BaseEvent]) -> dict[str, int]:
@@ -39,6 +40,7 @@ class RunTally:
         self.status: Counter[str] = Counter()
         self.sums: Counter[str] = Counter()
         self.reasons: Counter[str] = Counter()
+        self.tags: Counter[str] = Counter()
         self.usage: dict[str, Usage] = {}
 
     def add(self, row: dict[str, Any]) -> None:
@@ -47,6 +49,7 @@ class RunTally:
         for key in self.SUMS:
             self.sums[key] += row[key]
         self.reasons.update(row.get("reason_codes", []))
+        self.tags.update(row.get("tags", ()))
         for role, usage in row.get("usage", {}).items():
             self.usage.setdefault(role, Usage()).add(usage)
 
@@ -75,6 +78,7 @@ class RunTally:
             "mean_tool_calls": avg("tool_calls"),
             "tool_error_rate": round(self.sums["tool_errors"] / max(1, self.sums["tool_calls"]), 4),
             "rejection_reasons": dict(sorted(self.reasons.items())),
+            "behaviour_tags": {tag: self.tags[tag] for tag in TAGS if self.tags[tag]},
             "llm_usage": llm,
             "wall_time_s": round(wall_time_s, 3),
             "sessions_per_s": round(n / wall_time_s, 3) if wall_time_s > 0 else None,

@@ -74,7 +74,15 @@ def test_the_report_renders_every_chart_in_headless_chromium(tmp_path: Path, bro
     page = run_dir / "report.html"
     data = report_data(run_dir)
     assert data["status"]["accepted"] and data["reasons"], data["status"]
-    expected = ["chart-turns", "chart-subgoals", "chart-tools", "chart-status", "chart-reasons", "chart-diversity"]
+    expected = [
+        "chart-turns",
+        "chart-subgoals",
+        "chart-tools",
+        "chart-status",
+        "chart-tags",
+        "chart-reasons",
+        "chart-diversity",
+    ]
 
     browser.get(page.as_uri())
     wait = WebDriverWait(browser, 30, poll_frequency=0.2)

@@ -1,0 +1,75 @@
+"""Behaviour tags: what happened in a session, read from its transcript, whoever played the roles.
+
+A tag marks a kind of trajectory a trainer may want more or less of, not a fault: a tool error the
+assistant recovered from is a feature of the data. Each detector reads only the recorded events
+(and the task the session ran), so the same tags come out for offline, LLM and scripted roles,
+and a stored session can be tagged again at any time.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from convosim.messages import (
+    AssistantMessage,
+    BaseEvent,
+    SessionStarted,
+    ToolCallRequest,
+    ToolResult,
+    UserMessage,
+    Verdict,
+)
+
+TAGS = ("tool_error_recovery", "clarification", "change_of_mind", "multi_call_subgoal", "refusal")
+
+# The assistant asking the user for something it needs (not offering more help, not confirming a change).
+_ASKS = re.compile(
+    r"\b(?:could you tell me|can you give me|what(?:'s| is) the|may i have|could i get|can i have|which [a-z ]+ is it"
+    r"|please (?:provide|give|tell))\b[^.?!]*\?",
+    re.IGNORECASE,
+)
+_CHANGED_MIND = re.compile(r"\b(?:changed my mind|on second thought|thinking about it again)\b", re.IGNORECASE)
+_REFUSES = re.compile(r"\b(?:can't|cannot|couldn't|unable to|not able to|not allowed|not possible)\b", re.IGNORECASE)
+
+
+def _outcomes(events: Sequence[BaseEvent]) -> list[tuple[str, bool]]:
+    """(tool, succeeded) for every call that got a result, in order."""
+    results = {r.call_id: r for e in events if isinstance(e, ToolResult) for r in e.results}
+    return [
+        (c.name, not results[c.id].is_error)
+        for e in events
+        if isinstance(e, ToolCallRequest)
+        for c in e.calls
+        if c.id in results
+    ]
+
+
+def session_tags(events: Sequence[BaseEvent], write_tools: frozenset[str] = frozenset()) -> tuple[str, ...]:
+    """The behaviour tags of one session, in `TAGS` order."""
+    tags: set[str] = set()
+    calls = _outcomes(events)
+    for i, (tool, ok) in enumerate(calls):
+        if not ok and any(t == tool and later_ok for t, later_ok in calls[i + 1 :]):
+            tags.add("tool_error_recovery")  # the same tool failed, then worked
+    failed_writes = {t for t, ok in calls if not ok and t in write_tools}
+    done_writes = {t for t, ok in calls if ok and t in write_tools}
+    previous: BaseEvent | None = None
+    for event in events:
+        if isinstance(event, AssistantMessage) and event.sender == "assistant":
+            if isinstance(previous, UserMessage) and _ASKS.search(event.content):
+                tags.add("clarification")  # asked before it could act on the request
+            if failed_writes - done_writes and _REFUSES.search(event.content):
+                tags.add("refusal")  # a change the rules did not allow was declined, nothing written
+        if isinstance(event, UserMessage) and _CHANGED_MIND.search(event.content):
+            tags.add("change_of_mind")
+        if isinstance(event, SessionStarted) and any(len(s.requests) > 1 for s in event.task.subgoals):
+            tags.add("multi_call_subgoal")
+        if not isinstance(event, ToolCallRequest | ToolResult):
+            previous = event
+    return tuple(t for t in TAGS if t in tags)
+
+
+def recorded_tags(events: Sequence[BaseEvent]) -> tuple[str, ...]:
+    """The tags the validator recorded on a stored session (its last verdict)."""
+    return next((e.tags for e in reversed(events) if isinstance(e, Verdict)), ())
