@@ -85,6 +85,9 @@ SUPPLY = {
 }
 CONNECTORS = ["Also, ", "And ", "Oh, and ", "Plus, ", "While you're at it, ", "Next, ", "And then ", "Besides that, "]
 CHANGE_OF_MIND = "[Actually|Hmm, wait|Sorry, wait|Oh, hold on], I've changed my mind: the {label} should be {value}."
+ACCEPT_REFUSAL = (
+    "[Oh well|Fair enough|I see|Right|Understood], [I thought that might be the case|that's a pity|never mind then]."
+)
 WRONG_KEY = "[Oh, sorry|Oops|My mistake|Sorry, my bad], I gave you the wrong {label}: it's {value}."
 COMPLAINT = "[Hmm|Well|Sorry], that's [not what I hoped for|not quite what I asked|not what I meant]."
 NOT_SURE = "[I'm not sure, sorry|I don't know that, sorry|Sorry, I don't have that to hand]."
@@ -119,6 +122,7 @@ class _InFlight:
     args: dict[str, Any]  # the values the user means
     slip: tuple[str, Any] | None = None  # (param, wrong value) said instead of the right one
     mind_changed: bool = False  # the slip is a first choice the user will change its mind about
+    expect_refusal: bool = False  # the task asks for something the rules forbid: an error is the answer
     wrong_key: tuple[str, Any] | None = None  # (param, wrong id) said by mistake in a read; put right after the answer
     phrasing: Phrasing | None = None
 
@@ -157,9 +161,11 @@ class OfflineUserPolicy:
         answered = self._answered(reply, ask, confirm)
         if answered and self.in_flight[0].wrong_key is not None:
             return self._put_right(self.in_flight[0])
-        failed = ERROR_RE.search(reply) is not None
+        settled = self.in_flight[:answered]
+        refused = ERROR_RE.search(reply) is not None and bool(settled) and all(i.expect_refusal for i in settled)
+        failed = ERROR_RE.search(reply) is not None and not refused
         self._learn(reply)
-        changed = [i for i in self.in_flight[:answered] if i.tool.kind == "write"]
+        changed = [i for i in settled if i.tool.kind == "write" and not i.expect_refusal]
         self._mark_answered(answered, failed=failed)
         if changed and not failed and not self.in_flight and not ask:
             readback = self._readback(changed[-1], reply)
@@ -180,7 +186,7 @@ class OfflineUserPolicy:
             # Something came back that does not settle our open requests: say so, and ask again.
             return UserAction(content=f"{self._say(COMPLAINT)} {self._voice(self.in_flight, rephrase=True)}")
         mood = REACTIONS[(self.temperament, self.verbosity)]
-        prefix = self._say(COMPLAINT) if failed else self._say(mood)
+        prefix = self._say(COMPLAINT if failed else ACCEPT_REFUSAL if refused else mood)
         return self._next_request(prefix=prefix if self.rules.react_to_every_answer else "")
 
     def _put_right(self, item: _InFlight) -> UserAction:
@@ -332,7 +338,7 @@ class OfflineUserPolicy:
             args = self._resolve(k, request)
             if args is None:
                 break  # sub-goals are ordered: don't skip ahead of one that is waiting on data
-            batch.append(self._in_flight(k, request.tool, args))
+            batch.append(self._in_flight(k, request.tool, args, request.expect == "refused"))
             if len(batch) >= want or self.tools[request.tool].kind == "write":
                 break
             if self.cursor[k] + 1 < len(sg.requests):
@@ -347,14 +353,16 @@ class OfflineUserPolicy:
                     break
         return batch
 
-    def _in_flight(self, subgoal: int, tool_name: str, args: dict[str, Any]) -> _InFlight:
-        item = _InFlight(subgoal, self.tools[tool_name], args, slip=self._maybe_slip(tool_name, args))
-        if item.slip is None and self.will_change_mind and item.tool.kind == "write":
-            first_choice = self._alternative(item.tool, args, numbers=True)
+    def _in_flight(self, subgoal: int, tool_name: str, args: dict[str, Any], refusal: bool = False) -> _InFlight:
+        tool = self.tools[tool_name]
+        if refusal:  # asked as meant: the point is the assistant's answer, not a detail of it
+            return _InFlight(subgoal, tool, args, expect_refusal=True)
+        if self.will_change_mind and tool.kind == "write":
+            first_choice = self._alternative(tool, args, numbers=True)
             if first_choice is not None:
                 self.will_change_mind = False
-                item.slip, item.mind_changed = first_choice, True
-        return item
+                return _InFlight(subgoal, tool, args, slip=first_choice, mind_changed=True)
+        return _InFlight(subgoal, tool, args, slip=self._maybe_slip(tool_name, args))
 
     def _maybe_slip(self, tool_name: str, args: dict[str, Any]) -> tuple[str, Any] | None:
         """Sometimes say a wrong (but well-formed) detail of a change; corrected on read-back."""

@@ -104,6 +104,9 @@ class ToolRequest(Frozen):
 
     tool: str
     args: dict[str, Any] = Field(default_factory=dict)
+    # "refused": the user asks for something the rules do not allow; the call must fail (nothing is
+    # written) and the assistant must say it cannot, which is what completes the sub-goal.
+    expect: Literal["done", "refused"] = "done"
 
 
 class SubGoal(Frozen):

@@ -70,10 +70,14 @@ def build_rubric(domain: Domain, task: Task) -> Rubric:
                 if problems:
                     raise ValueError(f"{where}: {'; '.join(problems)}")
                 result = env.call("gold", request.tool, args)
+                gold.append((k, ToolRequest(tool=request.tool, args=args, expect=request.expect)))
+                if request.expect == "refused":
+                    if not result.is_error:
+                        raise ValueError(f"{where}: expect: refused, but gold call {request.tool} succeeded")
+                    continue  # refused: nothing written, nothing to learn from
                 if result.is_error:
                     raise ValueError(f"{where}: gold call {request.tool} failed: {result.output['error']}")
                 outputs[k].append(result.output)
-                gold.append((k, ToolRequest(tool=request.tool, args=args)))
             for name in subgoal.facts:
                 found, value = field_value(outputs[k], name)
                 if not found:

@@ -30,7 +30,8 @@ _ASKS = re.compile(
     re.IGNORECASE,
 )
 _CHANGED_MIND = re.compile(r"\b(?:changed my mind|on second thought|thinking about it again)\b", re.IGNORECASE)
-_REFUSES = re.compile(r"\b(?:can't|cannot|couldn't|unable to|not able to|not allowed|not possible)\b", re.IGNORECASE)
+# The assistant saying it cannot do something (also how a refused sub-goal is told: rules/checks.py).
+REFUSAL_RE = re.compile(r"\b(?:can't|cannot|couldn't|unable to|not able to|not allowed|not possible)\b", re.IGNORECASE)
 
 
 def _outcomes(events: Sequence[BaseEvent]) -> list[tuple[str, bool]]:
@@ -59,7 +60,7 @@ def session_tags(events: Sequence[BaseEvent], write_tools: frozenset[str] = froz
         if isinstance(event, AssistantMessage) and event.sender == "assistant":
             if isinstance(previous, UserMessage) and _ASKS.search(event.content):
                 tags.add("clarification")  # asked before it could act on the request
-            if failed_writes - done_writes and _REFUSES.search(event.content):
+            if failed_writes - done_writes and REFUSAL_RE.search(event.content):
                 tags.add("refusal")  # a change the rules did not allow was declined, nothing written
         if isinstance(event, UserMessage) and _CHANGED_MIND.search(event.content):
             tags.add("change_of_mind")

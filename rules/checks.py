@@ -27,6 +27,7 @@ from convosim.messages import (
     UserMessage,
 )
 from convosim.models import Rubric, ToolRequest, ToolSpec
+from convosim.rules.behaviours import REFUSAL_RE
 from convosim.rules.grounding import check_grounding, check_placeholders
 from convosim.rules.readbacks import check_readbacks
 from convosim.rules.replay import check_replay
@@ -133,8 +134,13 @@ def completed_subgoals(events: list[BaseEvent], rubric: Rubric, assistant_text: 
         if c.id in outputs and not outputs[c.id].is_error
     ]
     done: set[int] = set()
+    refused_told = REFUSAL_RE.search(assistant_text) is not None
     for k in {k for k, _ in rubric.gold_calls}:
-        calls_ok = all((g.tool, g.args) in executed for j, g in rubric.gold_calls if j == k)
+        calls_ok = all(
+            (g.tool, g.args) not in executed and refused_told if g.expect == "refused" else (g.tool, g.args) in executed
+            for j, g in rubric.gold_calls
+            if j == k
+        )
         facts_ok = all(fact_told(f.value, assistant_text) for f in rubric.facts if f.subgoal == k)
         if calls_ok and facts_ok:
             done.add(k)
@@ -191,6 +197,9 @@ def judge(ended: SessionEnded, rubric: Rubric, checks: Checks) -> tuple[list[Rea
                     detail={"subgoal": fact.subgoal, "field": fact.field, "value": fact.value},
                 )
             )
+    refused = [g for _, g in rubric.gold_calls if g.expect == "refused"]
+    if refused and not REFUSAL_RE.search(assistant_text):  # asked for something not allowed, never told no
+        reasons.append(Reason(code="refusal_not_told", detail={"tools": sorted({g.tool for g in refused})}))
     reasons += check_tool_calls(events, checks.tools)
     reasons += check_user_rules(events, checks.rules, checks.book, rubric)
     reasons += check_placeholders(events)

@@ -23,9 +23,12 @@ def sg(
     args: dict[str, Any],
     facts: list[str] | None = None,
     then: list[tuple[str, dict[str, Any]]] | None = None,
+    refused: bool = False,
 ) -> dict[str, Any]:
-    """A sub-goal: one call, or several (`then`) voiced one after another."""
-    requests = [{"tool": tool, "args": args}] + [{"tool": t, "args": a} for t, a in then or []]
+    """A sub-goal: one call, or several (`then`) voiced one after another; `refused`: a request the
+    rules do not allow, which the assistant must decline (its call fails, nothing is written)."""
+    first = {"tool": tool, "args": args, **({"expect": "refused"} if refused else {})}
+    requests = [first] + [{"tool": t, "args": a} for t, a in then or []]
     return {"description": description, "requests": requests, "facts": facts or []}
 
 
@@ -247,6 +250,39 @@ def retail(seed: dict[str, list[dict[str, Any]]], rng: random.Random) -> Iterato
             ],
         }
 
+    def too_late(o: dict[str, Any]) -> dict[str, Any]:
+        reason = rng.choice(reasons)
+        oid = o["order_id"]
+        fallback = (
+            sg(
+                f"Open a return for order {oid} instead (reason: {reason}).",
+                "create_return",
+                {"order_id": oid, "reason": reason},
+                ["return_id"],
+            )
+            if o["status"] == "delivered"
+            else sg(f"See what else is on order {oid}.", "list_order_items", {"order_id": oid}, ["quantity"])
+        )
+        return {
+            "context": who(o),
+            "goal": f"You want to cancel order {oid}, which is already {o['status']}; if that is not possible, "
+            + (
+                f"you want to send it back instead ({reason})."
+                if o["status"] == "delivered"
+                else "you want to know what is in it."
+            ),
+            "subgoals": [
+                sg(f"Check the status of order {oid}.", "get_order", {"order_id": oid}, ["status"]),
+                sg(
+                    f"Ask to cancel order {oid} (it is {o['status']}: expect to be told it cannot be).",
+                    "cancel_order",
+                    {"order_id": oid},
+                    refused=True,
+                ),
+                fallback,
+            ],
+        }
+
     plans: list[tuple[Callable[[dict[str, Any]], dict[str, Any]], list[dict[str, Any]]]] = [
         (readdress, pending),
         (account, orders[::2]),
@@ -254,6 +290,7 @@ def retail(seed: dict[str, list[dict[str, Any]]], rng: random.Random) -> Iterato
         (refund, delivered),
         (phone, orders[1::3]),
         (shopping, pending),
+        (too_late, [o for o in orders if o["status"] in ("delivered", "shipped")][::-1]),
     ]
     for make, pool in plans:
         for o in pool[:7]:
@@ -389,12 +426,36 @@ def telecom(seed: dict[str, list[dict[str, Any]]], rng: random.Random) -> Iterat
             ],
         }
 
+    def paid_already(bill: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "context": who(bill["account_id"]),
+            "goal": f"You think your bill for {bill['period']} is still open and want to pay it, then know your "
+            "balance.",
+            "subgoals": [
+                sg(f"Check bill {bill['bill_id']}.", "get_bill", {"bill_id": bill["bill_id"]}, ["status"]),
+                sg(
+                    f"Ask to pay bill {bill['bill_id']} (it is already paid: expect to be told it cannot be).",
+                    "pay_bill",
+                    {"bill_id": bill["bill_id"]},
+                    refused=True,
+                ),
+                sg(
+                    "Check the account balance.",
+                    "get_account",
+                    {"account_id": bill["account_id"]},
+                    ["balance"],
+                ),
+            ],
+        }
+
+    paid = [b for b in seed["bills"] if b["status"] == "paid"]
     plans_for: list[tuple[Callable[[dict[str, Any]], dict[str, Any]], list[dict[str, Any]]]] = [
         (plan_change, active),
         (pay, due),
         (lost, active[1:]),
         (roaming, active[2:]),
         (reactivate, suspended),
+        (paid_already, paid[::3]),
     ]
     for make, pool in plans_for:
         for item in pool[:8]:

@@ -25,7 +25,7 @@ from convosim.rules.behaviours import recorded_tags, session_tags
 from conftest import EXAMPLES
 from support import run, scenario_for, transcripts
 
-BEHAVIOURS = ("tool_error_recovery", "clarification", "change_of_mind", "multi_call_subgoal")
+BEHAVIOURS = ("tool_error_recovery", "clarification", "change_of_mind", "multi_call_subgoal", "refusal")
 
 
 @pytest.mark.parametrize("example", ["retail", "telecom"])

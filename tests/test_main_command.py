@@ -139,4 +139,4 @@ def test_example_domains_are_complete(name: str) -> None:
 def test_check_command_reports_the_domain() -> None:
     result = convosim("check", "examples/telecom")
     assert result.returncode == 0
-    assert "telecom: 15 tools" in result.stdout and "36 tasks verified" in result.stdout
+    assert "telecom: 15 tools" in result.stdout and "44 tasks verified" in result.stdout

@@ -36,6 +36,7 @@ from convosim.messages import (
     UserMessage,
 )
 from convosim.models import Rubric
+from convosim.rules.behaviours import REFUSAL_RE
 from convosim.rules.checks import Checks, judge
 from convosim.rules.grounding import leaves
 from convosim.runners.export import openai_messages
@@ -99,12 +100,14 @@ def _session_text(ended: SessionEnded) -> str:
 
 
 def _told_values(ended: SessionEnded, upto: int) -> list[Any]:
-    """Values tool outputs gave the assistant before event `upto`, longest first."""
+    """Values tool outputs gave the assistant before event `upto`, longest first (a tool error's
+    message is not a value: "no matching record found" cut to "no" states nothing)."""
     values = {
         v
         for e in ended.transcript[:upto]
         if isinstance(e, ToolResult)
         for r in e.results
+        if not r.is_error
         for v in leaves(r.output)
         if not isinstance(v, bool)
     }
@@ -304,6 +307,20 @@ def _rerun(ended: SessionEnded, example: Example, call_id: str, args: dict[str, 
     )
 
 
+def hide_refusal(ended: SessionEnded, example: Example, rng: random.Random) -> SessionEnded | None:
+    """The user asked for something the rules forbid; the assistant's "I couldn't do that" is
+    reworded so the user is never told no (the call still failed, nothing was written)."""
+    if not any(g.expect == "refused" for _, g in example.rubrics[ended.task_id].gold_calls):
+        return None
+    transcript, changed = list(ended.transcript), False
+    for i, message in _assistant_messages(ended):
+        if REFUSAL_RE.search(message.content):
+            content = REFUSAL_RE.sub("have handled", message.content)
+            transcript[i] = message.model_copy(update={"content": content})
+            changed = True
+    return ended.model_copy(update={"transcript": tuple(transcript)}) if changed else None
+
+
 SESSION_MUTATIONS: dict[str, tuple[Mutation, str]] = {
     "swap_value": (swap_value, "ungrounded_value"),
     "truncate_value": (truncate_value, "ungrounded_value"),
@@ -312,6 +329,7 @@ SESSION_MUTATIONS: dict[str, tuple[Mutation, str]] = {
     "tamper_output": (tamper_output, "tool_output_mismatch"),
     "confirm_unrequested": (confirm_unrequested, "readback_mismatch"),
     "wrong_row": (wrong_row, "state_mismatch"),
+    "hide_refusal": (hide_refusal, "refusal_not_told"),
 }
 
 

@@ -51,7 +51,7 @@ def _renumbered(messages: list[dict]) -> list[dict]:
 
 def _other_goodbye(messages: list[dict]) -> list[dict]:
     out = copy.deepcopy(messages)
-    out[-1]["content"] = "Goodbye, and have a nice day."
+    out[-1]["content"] += " Goodbye for now."
     return out
 
 
