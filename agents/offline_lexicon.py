@@ -24,6 +24,10 @@ def lexicon() -> dict[str, list[str]]:
     return data
 
 
+def _first_upper(text: str) -> str:
+    return text[:1].upper() + text[1:]  # "my boss Freya" -> "My boss Freya" (str.capitalize lowers the rest)
+
+
 def remark(rng: random.Random) -> str:
     """One remark: a reason, a plan, or how the week is going."""
     w = lexicon()
@@ -36,15 +40,15 @@ def remark(rng: random.Random) -> str:
     templates = [
         f"It's for {who}'s {pick('occasions')} {when}.",
         f"I'm {pick('travel')} to {city} {when} to see {who}.",
-        f"{who.capitalize()} is coming over {when} for the {pick('occasions')}.",
+        f"{_first_upper(who)} is coming over {when} for the {pick('occasions')}.",
         f"I've been {pick('feelings')} with {pick('activities')} {when}.",
         f"{pick('openers')} I hoped this would be {pick('hopes')} than when {who} tried.",
-        f"{who.capitalize()} recommended you, by the way.",
+        f"{_first_upper(who)} recommended you, by the way.",
         f"We're off to {pick('places')} near {city} {when}.",
         f"I'm sorting out {pick('things')} {when} as well.",
-        f"{who.capitalize()} and I are planning {pick('things')} {when}.",
+        f"{_first_upper(who)} and I are planning {pick('things')} {when}.",
         f"I only just got back from {city} after {pick('activities')}.",
         f"Sorry if I'm slow, I'm juggling {pick('activities')} and {pick('things')}.",
-        f"{who.capitalize()} will be {pick('feelings')} if this isn't sorted {when}.",
+        f"{_first_upper(who)} will be {pick('feelings')} if this isn't sorted {when}.",
     ]
     return rng.choice(templates)

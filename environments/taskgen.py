@@ -64,9 +64,13 @@ def _scalar(value: Any) -> bool:
 
 
 class TaskSampler:
-    def __init__(self, domain: Domain, seed: int = 0, subgoals: tuple[int, int] = (2, 4)) -> None:
+    def __init__(
+        self, domain: Domain, seed: int = 0, subgoals: tuple[int, int] = (2, 4), refusal_rate: float = 0.15
+    ) -> None:
         self.domain = domain
         self.rng = random.Random(seed)
+        self.refusal_rate = refusal_rate
+        self.prefer: str | None = None
         self.min_sub, self.max_sub = subgoals
         self.tools = [t for t in domain.tools.values() if t.sql is not None]
         self.keys = {t.name: key_params(t) for t in self.tools}
@@ -87,7 +91,9 @@ class TaskSampler:
                         self.columns.setdefault(name, []).append(value)
 
     # --- one candidate ----------------------------------------------------------------------
-    def candidate(self) -> Task | None:
+    def candidate(self, prefer: str | None = None) -> Task | None:
+        """One task; with `prefer`, that tool is tried first wherever it may go (coverage)."""
+        self.prefer = prefer
         tables = [name for name, rows in self.domain.snapshot.items() if rows]
         people = [t for t in tables if t in self.owners.customers]
         row = dict(self.rng.choice(self.domain.snapshot[self.rng.choice(people or tables)]))
@@ -102,13 +108,24 @@ class TaskSampler:
             used: set[tuple[str, str]] = set()
             wrote = False
             for k in range(1, length + 1):
+                refusal = self._refusal(env, known, used, k) if not wrote and k > 1 else None
+                if refusal is not None:
+                    tool, args = refusal
+                    used.add((tool.name, repr(sorted(args.items()))))
+                    subgoals.append(self._refused_subgoal(tool, args, source))
+                    continue
                 step = self._step(env, known, source, used, k, length, wrote)
                 if step is None:
                     break
                 tool, args, output = step
                 wrote |= tool.kind == "write"
                 used.add((tool.name, repr(sorted(args.items()))))
-                subgoals.append(self._subgoal(tool, args, output, source))
+                subgoal = self._subgoal(tool, args, output, source)
+                check = self._check_after(env, tool, args, used) if tool.kind == "write" else None
+                if check is not None:  # make the change and see it: one sub-goal, two calls
+                    subgoal["requests"].append(check)
+                    subgoal["description"] = subgoal["description"].rstrip(".") + ", then check the record."
+                subgoals.append(subgoal)
                 first = output[0] if isinstance(output, list) else output
                 private = self.owners.is_private(self.table_of[tool.name])
                 for name, value in first.items() if isinstance(first, dict) else []:
@@ -160,6 +177,7 @@ class TaskSampler:
         self.rng.shuffle(options)
         if (k == length - 1 and not wrote) or (k > 1 and not wrote and self.rng.random() < 0.6):
             options.sort(key=lambda t: t.kind != "write")  # change something, then confirm it
+        options.sort(key=lambda t: t.name != self.prefer)  # the tool the set still lacks goes first
         for tool in options[:12]:
             args = self._arguments(tool, known)
             if args is None or (tool.name, repr(sorted(args.items()))) in used:
@@ -171,6 +189,61 @@ class TaskSampler:
             if output in ([], {}) or self._someone_elses(output):
                 continue
             return tool, args, output
+        return None
+
+    def _refusal(self, env: Any, known: dict[str, Any], used: set[tuple[str, str]], k: int) -> Any:
+        """Sometimes a change the rules do not allow on the customer's own record (the tool's own
+        guard refuses it: nothing would change): asked for anyway, and expected to be refused."""
+        if self.rng.random() >= (0.5 if self.prefer else self.refusal_rate):
+            return None
+        writes = [t for t in self.tools if t.kind == "write" and self.keys[t.name] and self.keys[t.name] <= set(known)]
+        self.rng.shuffle(writes)
+        writes.sort(key=lambda t: t.name != self.prefer)
+        for tool in writes:
+            if self.owners.is_private(self.table_of[tool.name]) and not self.keys[tool.name] <= self.own:
+                continue
+            args = self._arguments(tool, known)
+            if args is None or (tool.name, repr(sorted(args.items()))) in used:
+                continue
+            probe = self.domain.new_session()  # tried on a scratch clone: the task's own state is untouched
+            try:
+                run_tool(probe.db, tool, args)
+            except ToolError as exc:
+                if "nothing was changed" in str(exc):
+                    return tool, args
+            finally:
+                probe.close()
+        return None
+
+    def _refused_subgoal(self, tool: ToolSpec, args: dict[str, Any], source: dict[str, int]) -> dict[str, Any]:
+        subgoal = self._subgoal(tool, args, {}, source)
+        subgoal["requests"][0]["expect"] = "refused"
+        subgoal["facts"] = []
+        subgoal["description"] = subgoal["description"].rstrip(".") + " (not allowed here: expect to be told so)."
+        return subgoal
+
+    def _check_after(
+        self, env: Any, write: ToolSpec, args: dict[str, Any], used: set[tuple[str, str]]
+    ) -> dict[str, Any] | None:
+        """Half the time, a read of the record just changed, asked in the same breath (never a call
+        the task already makes: the same words would then answer two sub-goals)."""
+        if self.rng.random() >= 0.5:
+            return None
+        keys = self.keys[write.name]
+        for tool in self.tools:
+            if tool.kind != "read" or not self.keys[tool.name] or not self.keys[tool.name] <= keys:
+                continue
+            if self.table_of[tool.name] != self.table_of[write.name]:
+                continue
+            read_args = {n: args[n] for n in self.keys[tool.name]}
+            if not set(tool.required) <= set(read_args) or (tool.name, repr(sorted(read_args.items()))) in used:
+                continue
+            try:
+                run_tool(env.db, tool, read_args)
+            except ToolError:
+                continue
+            used.add((tool.name, repr(sorted(read_args.items()))))
+            return {"tool": tool.name, "args": read_args}
         return None
 
     def _someone_elses(self, output: Any) -> bool:
@@ -186,6 +259,10 @@ class TaskSampler:
                 args[name] = known[name]
                 continue
             current = known.get(name)
+            if schema.get("format") == "email" and isinstance(current, str) and "@" in current:
+                local, _, host = current.partition("@")  # a new address of the person's own, never another's
+                args[name] = f"{local}.{self.rng.randint(2, 99)}@{host}"
+                continue
             rows = self.domain.snapshot.get(self.table_of[tool.name] or "", [])
             same_table = [r[name] for r in rows if r.get(name) is not None]
             pool = [v for v in schema.get("enum", []) if v != current] or [
@@ -230,10 +307,14 @@ def generate_tasks(
     tasks: list[Task] = []
     exact: set[str] = set()
     near: set[str] = set()
-    for _ in range(max_attempts or n * 30):
+    write_tools = sorted(t.name for t in sampler.tools if t.kind == "write")
+    for attempt in range(max_attempts or n * 30):
         if len(tasks) >= n:
             break
-        task = sampler.candidate()
+        used = {r.tool for t in tasks for s in t.subgoals for r in s.requests}  # a refused request counts too
+        missing = [w for w in write_tools if w not in used]
+        # every write tool in the set: after the first tasks, one attempt in three goes to a missing one
+        task = sampler.candidate(prefer=missing[attempt % len(missing)] if missing and attempt % 3 == 2 else None)
         if task is None:
             report.reject("too_short", "no chain of enough sub-goals from this record")
             continue
@@ -252,7 +333,9 @@ def generate_tasks(
         except ValueError as exc:
             report.reject("replay_failed", str(exc)[:200])
             continue
-        writes = any(domain.tools[r.tool].kind == "write" for s in task.subgoals for r in s.requests)
+        writes = any(
+            domain.tools[r.tool].kind == "write" and r.expect == "done" for s in task.subgoals for r in s.requests
+        )
         if writes and not rubric.expected_diff:
             report.reject("write_changes_nothing", task.goal[:200])
             continue

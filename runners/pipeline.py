@@ -118,6 +118,12 @@ def tasks_report(tasks: list[Task], domain: Domain) -> dict[str, Any]:
         "distinct_tool_sequences": len(sequences),
         "tools_used": len({r.tool for t in tasks for s in t.subgoals for r in s.requests}),
         "tools_total": len(domain.tools),
+        "write_tools_unused": sorted(
+            {n for n, tool in domain.tools.items() if tool.kind == "write"}
+            - {r.tool for t in tasks for s in t.subgoals for r in s.requests}
+        ),
+        "refused_requests": sum(r.expect == "refused" for t in tasks for s in t.subgoals for r in s.requests),
+        "multi_call_subgoals": sum(len(s.requests) > 1 for t in tasks for s in t.subgoals),
     }
 
 

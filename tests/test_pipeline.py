@@ -131,6 +131,11 @@ def test_retail_from_three_seed_tools(tmp_path, retail_dir) -> None:
     assert len(loaded) == tasks["tasks"]
     assert any(r.expected_diff for r in rubrics.values()), "some tasks change state"
     assert stats["accepted_pct"] >= 90
+    # coverage: the writes no chain of reads can reach here (a return's id is never listed; an item's
+    # quantity needs a four-step chain through a pending order) are named, and nothing else is missing
+    assert set(tasks["write_tools_unused"]) <= {"update_return_reason", "update_order_item_quantity"}
+    assert tasks["refused_requests"] > 0 and tasks["multi_call_subgoals"] > 10
+    assert stats["behaviour_tags"].get("refusal", 0) > 0
 
 
 def test_a_domain_built_here_works_end_to_end(tmp_path) -> None:
@@ -138,6 +143,7 @@ def test_a_domain_built_here_works_end_to_end(tmp_path) -> None:
     tools, _, tasks, stats = full_pipeline(root, tmp_path, 60, 60)
     assert len(load_domain(root).tools) >= 10
     assert tasks["tasks"] >= 50 and tasks["mean_subgoals"] >= 2.5
+    assert tasks["write_tools_unused"] == []  # every write tool of the domain is used across the set
     assert stats["accepted_pct"] >= 90
     assert not [r for r in tools["rejected"] if "sql:" in r["reason"]], tools["rejected"]
 
