@@ -50,5 +50,13 @@ def remark(rng: random.Random) -> str:
         f"I only just got back from {city} after {pick('activities')}.",
         f"Sorry if I'm slow, I'm juggling {pick('activities')} and {pick('things')}.",
         f"{_first_upper(who)} will be {pick('feelings')} if this isn't sorted {when}.",
+        f"I'm also fixing the {pick('adjectives')} {pick('nouns')} {when}.",
+        f"Our {pick('pets')} {pick('pet_names')} knocked over the {pick('adjectives')} {pick('nouns')} {when}.",
+        f"I have {pick('hobbies')} with {who} {when}, so I'm in a bit of a rush.",
+        f"{_first_upper(who)} lent me a {pick('adjectives')} {pick('nouns')} for {city}.",
+        f"After {pick('hobbies')} {when} I'm driving {who} to {city}.",
+        f"My {pick('pets')} {pick('pet_names')} has been {pick('feelings')} since the {pick('occasions')}.",
+        f"We're swapping the {pick('adjectives')} {pick('nouns')} for a {pick('adjectives')} one {when}.",
+        f"{_first_upper(who)} took up {pick('hobbies')} in {city} {when}.",
     ]
     return rng.choice(templates)
