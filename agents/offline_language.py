@@ -143,7 +143,7 @@ class AssistantVoice:
         if isinstance(output, list):
             noun = _noun(tool_name, len(output))
             if not output:
-                return expand(self.rng, "[I couldn't find any|There are no|I found no] matching {noun}.", noun=noun)
+                return expand(self.rng, "[I didn't find any|There are no|I found no] matching {noun}.", noun=noun)
             rows = [
                 f"{_ordinal(i)}, {_stated(r, args) if isinstance(r, dict) else render_value(r)}"
                 for i, r in enumerate(output)

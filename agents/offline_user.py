@@ -40,6 +40,7 @@ from convosim.environments.phrasing import (
 )
 from convosim.environments.sql_checks import written_parameters
 from convosim.models import Ref, ToolRequest, ToolSpec, UserTask
+from convosim.rules.behaviours import REFUSAL_RE
 from convosim.rules.user_rules import Persona, UserRules
 
 # How this user words each move, by temperament and verbosity. Brackets are alternatives
@@ -207,6 +208,9 @@ class OfflineUserPolicy:
         were answered; a reply that neither asks nor says it could not follow settles them all."""
         if NOT_UNDERSTOOD_RE.search(reply) or CANCELLED_RE.search(reply) or NOT_DONE_RE.search(reply):
             return 0
+        if REFUSAL_RE.search(reply) and not ERROR_RE.search(reply) and not ask and not confirm:
+            # "I can't help with that" answers nothing, unless what we asked is something not allowed
+            return len(self.in_flight) if all(i.expect_refusal for i in self.in_flight) else 0
         if confirm:
             action = confirm.group("action")
             return next((i for i, f in enumerate(self.in_flight) if label(f.tool.name) == action), 0)

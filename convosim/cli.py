@@ -393,6 +393,43 @@ def export(
         out.print(f"left out: {left}", highlight=False)
 
 
+@app.command("eval")
+@_command
+def eval_command(
+    target: Annotated[str, typer.Argument(help="Scenario YAML, or `compare` followed by two eval folders.")],
+    others: Annotated[list[Path] | None, typer.Argument(help="With `compare`: the two folders.")] = None,
+    assistant_model: AssistantModel = None,
+    k: Annotated[int, typer.Option("-k", help="Trials per task.")] = 4,
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Output folder (default runs/eval-NAME-TIME).")] = None,
+    api_base: ApiBase = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Finish the interrupted evaluation in --out.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Score an assistant over a scenario's tasks, K trials each: pass^1..pass^K (tau2-bench), DB success, cost."""
+    from convosim.config import load_scenario
+    from convosim.presentation import compare_table, eval_table
+    from convosim.runners.evaluation import write_evaluation
+    from convosim.runners.run import load_inputs, run_scenario
+
+    if target == "compare":
+        if not others or len(others) != 2:
+            raise ConvosimError(None, "compare", "needs two evaluation folders: convosim eval compare A B")
+        results = [json.loads((folder / "eval.json").read_text(encoding="utf-8")) for folder in others]
+        out.print(compare_table(results[0], results[1]))
+        return
+    if k < 1:
+        raise ConvosimError(None, "-k", f"{k} trials: at least one is needed")
+    roles = role_overrides({"assistant": assistant_model}, api_base=api_base)
+    sc = load_scenario(Path(target), {"roles": roles or None})
+    _, tasks, _ = load_inputs(sc)
+    sc = sc.model_copy(update={"sessions": len(tasks) * k})  # session i plays task i mod T: K trials each
+    folder = out_dir or Path("runs") / f"eval-{sc.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_scenario(sc, folder, console=err, show_progress=not quiet, resume=resume)
+    result = write_evaluation(folder)
+    out.print(eval_table(result))
+    out.print(f"evaluation: {folder / 'eval.json'}")
+
+
 @app.command()
 @_command
 def report(

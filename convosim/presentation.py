@@ -80,3 +80,45 @@ def plan_table(estimate: dict[str, Any]) -> Table:
     table.add_row("total", str(estimate["total_calls"]), "", str(estimate["total_tokens"]) + " tokens", total)
     table.caption = f"estimated wall time {estimate['estimated_wall_time_s']} s"
     return table
+
+
+def eval_table(result: dict[str, Any]) -> Table:
+    ks = list(result["overall"]["pass^k"])
+    table = Table(
+        "task",
+        "trials",
+        "successes",
+        *[f"pass^{k}" for k in ks],
+        "db success",
+        "sub-goals",
+        title=f"eval: {result['model']} on {result['scenario']}",
+    )
+    for task_id, t in result["tasks"].items():
+        table.add_row(
+            task_id,
+            str(t["trials"]),
+            str(t["successes"]),
+            *[f"{t['pass^k'][k]:.3f}" for k in ks],
+            f"{t['db_success']:.0%}",
+            f"{t['subgoal_success']:.0%}",
+        )
+    o = result["overall"]
+    table.add_row(
+        "overall",
+        "",
+        "",
+        *[f"{o['pass^k'][k]:.3f}" for k in ks],
+        f"{o['db_success']:.0%}",
+        f"{o['subgoal_success']:.0%}",
+        style="bold",
+    )
+    return table
+
+
+def compare_table(a: dict[str, Any], b: dict[str, Any]) -> Table:
+    table = Table("metric", a["model"], b["model"], title=f"eval compare on {a['scenario']}")
+    for k in sorted(set(a["overall"]["pass^k"]) & set(b["overall"]["pass^k"]), key=int):
+        table.add_row(f"pass^{k}", f"{a['overall']['pass^k'][k]:.3f}", f"{b['overall']['pass^k'][k]:.3f}")
+    for key in ("db_success", "subgoal_success", "assistant_tokens", "assistant_cost_usd"):
+        table.add_row(key.replace("_", " "), str(a["overall"][key]), str(b["overall"][key]))
+    return table

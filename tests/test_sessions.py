@@ -11,7 +11,7 @@ import pytest
 
 from convosim.agents.assistant import AssistantRole
 from convosim.agents.offline_assistant import OfflineAssistantPolicy
-from convosim.agents.offline_language import CONFIRM_RE
+from convosim.agents.offline_language import CONFIRM_RE, READBACK_RE
 from convosim.agents.policies import AssistantAction, AssistantObservation
 from convosim.environments.domain import load_domain
 from convosim.environments.phrasing import PhraseBook
@@ -179,7 +179,7 @@ def test_read_back_and_correction_moves_happen(retail_run) -> None:
     sessions = retail_run.sessions
     all_text = "\n".join(t for _, events in sessions.values() for t in _texts(events))
     assert CONFIRM_RE.search(all_text)
-    assert "Just to be sure" in all_text
+    assert READBACK_RE.search(all_text)
 
 
 def test_out_dir_with_a_run_is_never_overwritten(tmp_path: Path, retail_dir) -> None:
