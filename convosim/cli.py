@@ -393,6 +393,25 @@ def export(
         out.print(f"left out: {left}", highlight=False)
 
 
+@app.command()
+@_command
+def serve(
+    domain_dir: Annotated[Path, typer.Argument(help="Domain folder.")],
+    http: Annotated[int | None, typer.Option("--http", help="Serve streamable HTTP on 127.0.0.1:PORT.")] = None,
+) -> None:
+    """A domain's tools as an MCP server (stdio, or streamable HTTP): one database clone per client."""
+    import asyncio
+
+    from convosim.environments.domain import load_domain
+    from convosim.runners.mcp_server import serve_http, serve_stdio
+
+    domain = load_domain(domain_dir)
+    if http is None:
+        asyncio.run(serve_stdio(domain))
+    else:
+        serve_http(domain, http)
+
+
 @app.command("eval")
 @_command
 def eval_command(
