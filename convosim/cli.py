@@ -393,6 +393,40 @@ def export(
         out.print(f"left out: {left}", highlight=False)
 
 
+@app.command("test")
+@_command
+def test_command(
+    paths: Annotated[list[Path], typer.Argument(help="Scripted scenario files (YAML).")],
+    out_dir: Annotated[Path | None, typer.Option("--out", help="Folder for the runs (default runs/test-TIME).")] = None,
+    junit: Annotated[Path | None, typer.Option("--junit", help="Also write JUnit XML here.")] = None,
+    assistant_model: AssistantModel = None,
+    api_base: ApiBase = None,
+) -> None:
+    """Run scripted scenarios and check their expectations; exits 1 if any fails (pytest-like output)."""
+    from convosim.runners.scripted_tests import junit_xml, run_test
+
+    root = out_dir or Path("runs") / f"test-{time.strftime('%Y%m%d-%H%M%S')}"
+    roles = role_overrides({"assistant": assistant_model}, api_base=api_base)
+    results = [run_test(path, root, roles or None) for path in paths]
+    for result in results:
+        mark = "PASSED" if result.passed else "FAILED"
+        out.print(f"{result.path}::{result.name} {mark} ({result.checked} expectations)", highlight=False, markup=False)
+    for result in (r for r in results if not r.passed):
+        out.print(f"\n____ {result.name} ____  (run: {result.run_dir})", highlight=False, markup=False)
+        for failure in result.failures:
+            out.print(
+                f"{failure.where}: expected {failure.expectation}\n  {failure.why}", highlight=False, markup=False
+            )
+            for line in failure.excerpt:
+                out.print(f"    | {line}", highlight=False, markup=False)
+    failed = sum(not r.passed for r in results)
+    out.print(f"\n{len(results) - failed} passed, {failed} failed", highlight=False)
+    if junit is not None:
+        junit.write_text(junit_xml(results), encoding="utf-8")
+    if failed:
+        raise typer.Exit(1)
+
+
 @app.command()
 @_command
 def serve(

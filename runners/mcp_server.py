@@ -51,9 +51,7 @@ class DomainTools:
     async def call_tool(self, ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
         if params.name not in self.domain.tools:
             return _error(f"unknown tool {params.name!r}")
-        result = self.environment(ctx).call(
-            f"mcp_{next(self.calls)}", params.name, dict(params.arguments or {})
-        )
+        result = self.environment(ctx).call(f"mcp_{next(self.calls)}", params.name, dict(params.arguments or {}))
         text = json.dumps(result.output, ensure_ascii=False, sort_keys=True)
         if result.is_error:
             return _error(str(result.output.get("error", text)) if isinstance(result.output, dict) else text)
