@@ -101,6 +101,12 @@ def changed_parameters(tool: ToolSpec) -> frozenset[str]:
     return frozenset(n for n in tool.properties if not n.endswith("_id"))
 
 
+def _mid_sentence(text: str) -> str:
+    """A sentence continued after "Hi there," or "Also,": lower-case first letter, but "I" stays."""
+    first = text.split(" ", 1)[0]
+    return text if first == "I" or first.startswith("I'") else text[:1].lower() + text[1:]
+
+
 def _misremembered(value: Any, schema: dict[str, Any]) -> Any:
     """An id or number misremembered (most likely naming no record at all), or None if this value
     is not one a person would misremember (free text, an email, a choice)."""
@@ -299,10 +305,7 @@ class OfflineUserPolicy:
             )
         self.in_flight = batch
         if prefix.endswith(","):  # "Hi there, can you..." goes on in the same sentence
-            request = self._voice(batch)
-            first = request.split(" ", 1)[0]
-            lowered = request if first == "I" or first.startswith("I'") else request[:1].lower() + request[1:]
-            return UserAction(content=f"{prefix} {lowered}")
+            return UserAction(content=f"{prefix} {_mid_sentence(self._voice(batch))}")
         chatty = self.rng.random() < (0.8 if self.verbosity == "verbose" else 0.3)
         aside = remark(self.rng) if chatty else ""
         if chatty and self.verbosity == "verbose" and self.rng.random() < 0.4:
@@ -422,9 +425,7 @@ class OfflineUserPolicy:
                     item.wrong_key = None  # this wording leaves the id for the assistant to ask: no mistake
             text = item.phrasing.render({k: v for k, v in said.items() if k in item.phrasing.slots})
             if i:
-                first = text.split(" ", 1)[0]
-                connector = self.rng.choice(CONNECTORS)
-                text = connector + (text if first == "I" or first.startswith("I'") else text[0].lower() + text[1:])
+                text = self.rng.choice(CONNECTORS) + _mid_sentence(text)
             sentences.append(text)
         return " ".join(sentences)
 

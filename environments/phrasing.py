@@ -201,26 +201,15 @@ OPENINGS: dict[str, tuple[str, ...]] = {
     "I want to ": ("I'd like to ", "I need to ", "I would like to "),
     "Tell me ": ("Can you tell me ", "I'd like to know "),
     "How much ": ("Can you tell me how much ", "Do you know how much "),
-    "Which ": ("Can you tell me which ", "Do you know which "),
-    "What ": ("Can you tell me what ", "I'd like to know what "),
-    "Is ": ("Can you check if ", "Could you tell me if "),
-}
+}  # no "What ..." / "Is ..." heads: an indirect question would need its verb moved
 
 
 def paraphrases(template: str) -> list[str]:
-    """The template and its other openings (`OPENINGS`); a question stays a question only where
-    the new opening keeps it one."""
-    out = [template]
+    """The template and its other openings (`OPENINGS`)."""
     for head, others in OPENINGS.items():
         if template.startswith(head):
-            rest = template[len(head) :]
-            for other in others:
-                body = rest
-                if head in ("Which ", "What ", "Is ") and other.endswith(("which ", "what ", "if ")):
-                    continue  # an indirect question would need the verb moved: leave these alone
-                out.append(other + body)
-            break
-    return out
+            return [template] + [other + template[len(head) :] for other in others]
+    return [template]
 
 
 def vague_template(template: str, tool: ToolSpec) -> str | None:

@@ -91,7 +91,8 @@ def assign_splits(task_ids: list[str], shares: dict[str, float], seed: int) -> d
     return out
 
 
-def _renamed(messages: list[dict[str, Any]], ids: dict[str, str]) -> list[dict[str, Any]]:
+def rename_call_ids(messages: list[dict[str, Any]], ids: dict[str, str]) -> list[dict[str, Any]]:
+    """The messages with every tool-call id (in calls and in results) replaced through `ids`."""
     out = []
     for message in messages:
         message = dict(message)
@@ -201,7 +202,7 @@ def export_rows(store: RunStore, options: ExportOptions, left_out: Counter[str] 
         sid = meta["session_id"]
         ids = {c["id"]: short_call_id(sid, c["id"]) for m in messages for c in m.get("tool_calls", [])}
         mapping += [(sid, old, new) for old, new in ids.items()]
-        yield {**meta, "split": splits[meta["task_id"]]}, _renamed(messages, ids), tools
+        yield {**meta, "split": splits[meta["task_id"]]}, rename_call_ids(messages, ids), tools
     store.save_call_ids(mapping)
 
 

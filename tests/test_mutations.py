@@ -40,6 +40,7 @@ from convosim.rules.behaviours import REFUSAL_RE
 from convosim.rules.checks import Checks, judge
 from convosim.rules.grounding import leaves
 from convosim.runners.export import openai_messages
+from convosim.runners.exports import rename_call_ids
 from convosim.runners.roles import validator_checks
 from convosim.runners.row_checks import RowChecks
 from convosim.runners.store import RunStore
@@ -400,15 +401,8 @@ def test_the_validator_catches_at_least_99_percent_of_corruptions_and_rejects_no
 def _renamed(row: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     """The same dialogue under another session: every tool-call id replaced."""
     suffix = f"-{rng.randrange(10**6)}"
-    messages = []
-    for message in row["messages"]:
-        message = dict(message)
-        if "tool_calls" in message:
-            message["tool_calls"] = [{**c, "id": c["id"] + suffix} for c in message["tool_calls"]]
-        if "tool_call_id" in message:
-            message["tool_call_id"] += suffix
-        messages.append(message)
-    return {**row, "messages": messages}
+    ids = {c["id"]: c["id"] + suffix for m in row["messages"] for c in m.get("tool_calls", [])}
+    return {**row, "messages": rename_call_ids(row["messages"], ids)}
 
 
 def test_each_session_corruption_changes_only_what_it_claims(examples: list[Example]) -> None:

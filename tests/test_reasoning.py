@@ -14,6 +14,7 @@ from convosim.environments.domain import load_domain
 from convosim.environments.tasks import load_tasks
 from convosim.llm.transports import split_reasoning
 from convosim.messages import AssistantMessage, ToolCallRequest
+from convosim.runners.exports import rename_call_ids
 from convosim.testing import ScriptedChatServer
 from convosim.testing.scripted import OfflineResponders
 from convosim.testing.server import ChatReply
@@ -129,12 +130,4 @@ def _with_store_ids(stored: dict, exported: dict) -> list[dict]:
     for s, e in zip(stored["messages"], exported["messages"], strict=True):
         for a, b in zip(s.get("tool_calls", []), e.get("tool_calls", []), strict=True):
             ids[b["id"]] = a["id"]
-    out = []
-    for m in exported["messages"]:
-        m = dict(m)
-        if "tool_calls" in m:
-            m["tool_calls"] = [{**c, "id": ids[c["id"]]} for c in m["tool_calls"]]
-        if "tool_call_id" in m:
-            m["tool_call_id"] = ids[m["tool_call_id"]]
-        out.append(m)
-    return out
+    return rename_call_ids(exported["messages"], ids)
