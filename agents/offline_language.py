@@ -29,9 +29,11 @@ STATED = rf"(?:{QUOTED}|{SPOKEN_DATE}|[^,;\n]+?(?=,|;|\n| and the |\.(?:\s|$)|$)
 ASK = (
     "[|Sure. |Okay. |Of course. |Happy to help with that. |I can do that. |Certainly. ]"
     "[Could you tell me|Can you give me|What's|What is|May I have|Could I get|Can I have] the {label}"
-    "[|, please][| first]?"
+    "[|, please| first|, please, first]?"
 )
-ASK_RE = re.compile(r"(?:tell me|give me|What's|What is|have|get) the (?P<label>[a-z0-9 ]+?)(?:, please)?(?: first)?\?")
+ASK_RE = re.compile(
+    r"(?:tell me|give me|What's|What is|have|get) the (?P<label>[a-z0-9 ]+?)(?:, please)?(?:,? first)?\?"
+)
 INVALID = "[Sorry|Hmm|I'm sorry], that doesn't look like a valid {label}."
 CONFIRM_OPEN = (
     "[Just to confirm|To be sure|Let me check I have this right|Before I go ahead|So, to recap|Just so we're clear]"
@@ -197,19 +199,25 @@ class AssistantVoice:
 
 
 # --- the user's moves, and how the assistant recognises them -------------------------------------
-CORRECTION = "[Sorry|Oops|Wait|Hmm, no|Actually], the {label} should be {value}."
+CORRECTION = (
+    "[Sorry|Oops|Wait|Hmm, no|Actually|Whoops|Ah, my mistake|Hold on|Oh dear|Sorry, I misspoke|Let me correct that"
+    "|Oh, I mixed that up|My apologies][,|:] the {label} should be {value}."
+)
 CORRECTION_RE = re.compile(rf"the (?P<label>[a-z0-9 ]+) should be {VALUE}\.(?:\s|$)", re.IGNORECASE)
 SUPPLY_RE = re.compile(rf"(?:it's|it is|the [a-z0-9 ]+ is)\s+{VALUE}\.?\s*$", re.IGNORECASE)
 AFFIRM_RE = re.compile(r"\b(yes|yeah|yep|go ahead|please do|that's right|correct|sure)\b", re.IGNORECASE)
 DENY_RE = re.compile(r"\b(no|don't|cancel|stop)\b", re.IGNORECASE)
 READBACK = (
-    "[Just to be sure|Just to double-check|Sorry, just checking|One more check], the {label} is now {value}, right?"
+    "[Just to be sure|Just to double-check|Sorry, just checking|One more check|Quick check|Before we move on"
+    "|For my records|So|Hang on|Just so I'm clear|Let me get this straight|To be on the safe side"
+    "|Sorry to ask again], the {label} is now {value}, right?"
 )
-READBACK_RE = re.compile(
-    rf"(?:Just to be sure|Just to double-check|Sorry, just checking|One more check), the (?P<label>[a-z0-9 ]+) is now "
-    rf"{VALUE}, right\?"
+READBACK_RE = re.compile(rf"\bthe (?P<label>[a-z0-9 ]+?) is now {VALUE}, right\?", re.IGNORECASE)
+CLOSING_RE = re.compile(
+    r"\b(that's all|that is all|nothing else|goodbye|try again later|that's everything|that covers it|i'm all set"
+    r"|that's it for (?:now|today))\b",
+    re.IGNORECASE,
 )
-CLOSING_RE = re.compile(r"\b(that's all|that is all|nothing else|goodbye|try again later)\b", re.IGNORECASE)
 
 
 def heard_values(text: str, names: list[str]) -> dict[str, str]:

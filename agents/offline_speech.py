@@ -19,14 +19,15 @@ _ALTERNATIVES = re.compile(r"\[([^\[\]]*)\]")
 
 def expand(rng: random.Random, pattern: str, **slots: Any) -> str:
     """One wording of `pattern`: innermost brackets first, then slots, then tidy spaces."""
-    text = pattern
-    while True:
-        match = _ALTERNATIVES.search(text)
-        if match is None:
-            break
-        text = text[: match.start()] + rng.choice(match.group(1).split("|")) + text[match.end() :]
-    text = _tidy(text)
+    text = _tidy(choose(rng, pattern))
     return text.format(**slots) if slots else text
+
+
+def choose(rng: random.Random, pattern: str) -> str:
+    """The alternatives of a fragment chosen, nothing else touched (no capitals, no tidying)."""
+    while (match := _ALTERNATIVES.search(pattern)) is not None:
+        pattern = pattern[: match.start()] + rng.choice(match.group(1).split("|")) + pattern[match.end() :]
+    return pattern
 
 
 def _tidy(text: str) -> str:

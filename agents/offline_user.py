@@ -26,10 +26,11 @@ from convosim.agents.offline_language import (
     confirmed_values,
     heard_values,
 )
-from convosim.agents.offline_lexicon import remark
+from convosim.agents.offline_lexicon import remark, sign_off
 from convosim.agents.offline_speech import expand
 from convosim.agents.policies import UserAction, UserObservation
 from convosim.environments.phrasing import (
+    REQUEST_OPENINGS,
     PhraseBook,
     Phrasing,
     convert,
@@ -45,53 +46,116 @@ from convosim.rules.user_rules import Persona, UserRules
 
 # How this user words each move, by temperament and verbosity. Brackets are alternatives
 # (`offline_speech.expand`); the assistant only needs the core forms of `offline_language`.
+_GOOD = "[helpful|useful|clear|quick|kind|thorough|reassuring|efficient|handy|informative]"
+_VERY = "[really|very|super|incredibly|ever so|most|truly|genuinely|remarkably|wonderfully]"
 REACTIONS = {
-    ("polite", "terse"): "[Thanks|Thank you|Great, thanks|Perfect, thanks|Lovely|Cheers|Good to know, thanks][.|!]",
-    ("polite", "verbose"): (
-        "[Thank you so much|Thanks a lot|That's great|Wonderful|Oh, that's helpful|Brilliant][,|!|.] "
-        "[that's really helpful|I appreciate it|that clears things up|just what I needed to know"
-        "|that's good to hear|you've been very quick][.|!]"
+    ("polite", "terse"): (
+        "[Thanks|Thank you|Great, thanks|Perfect, thanks|Lovely|Cheers|Good to know, thanks|Much appreciated"
+        "|Nice one, thanks|Ah, thank you|Brilliant, cheers|Many thanks|Wonderful, thanks|Splendid|Super, thanks][.|!]"
     ),
-    ("impatient", "terse"): "[OK|Fine|Got it|Right|Alright|Noted][.|!]",
+    ("polite", "verbose"): (
+        "[Thank you so much|Thanks a lot|That's great|Wonderful|Oh, that's helpful|Brilliant|Lovely|Perfect"
+        "|Excellent|Ah, good|Oh, nice|Fantastic|Marvellous|Great stuff|Many thanks][,|!|.] "
+        f"[that's|that was|you've been|that's been] {_VERY} {_GOOD}[.|!] "
+        "[|I appreciate [it|the detail|your patience|the quick reply|you checking|the clear answer]."
+        "|That clears [it|things|everything] up [nicely|perfectly|for me]."
+        "|Just what I [needed|wanted|hoped] to [hear|know].]"
+    ),
+    ("impatient", "terse"): "[OK|Fine|Got it|Right|Alright|Noted|Okay then|Understood|Hm, fine|Mm, okay|Fair][.|!]",
     ("impatient", "verbose"): (
-        "[Alright|OK|Right|Fine|Well][,|.] [that took a while but fine|that's what I expected|let's keep going"
-        "|good, moving on|finally|I figured as much][.|!]"
+        "[Alright|OK|Right|Fine|Well|Hmm|Okay][,|.] "
+        "[that took [a while|ages|longer than I hoped|forever|some time]"
+        "|that's [what I expected|about what I thought|as I feared|roughly what I guessed]"
+        "|let's [keep going|move on|get on with it|press on|speed this up]|good, moving on|finally"
+        "|I figured as much|[at last|about time][, thanks|]][.|!] "
+        "[|[I'm|I am] [in a hurry|short on time|between meetings|on a lunch break|running late]"
+        "[ today|, so be quick|].]"
     ),
 }
 GREETINGS = {
-    "terse": "[Hi|Hello|Hey|Hi there|Good morning|Good afternoon][.|!|,]",
+    "terse": "[Hi|Hello|Hey|Hi there|Good morning|Good afternoon|Good evening|Morning|Hiya|Hello there][.|!|,]",
     "verbose": (
-        "[Hi there|Hello|Good morning|Good afternoon|Hey|Hi][,|!|.] "
+        "[Hi there|Hello|Good morning|Good afternoon|Good evening|Hey|Hi|Hello there|Morning][,|!|.] "
         "[I hope you can help me|I need a hand with a few things|I've got a couple of questions"
-        "|I could use some help today|I hope this is the right place][.|!]"
+        "|I could use some help today|I hope this is the right place|I have a few things to sort out"
+        "|I was hoping you could help|I've been meaning to get in touch][.|!]"
     ),
 }
+_THANKS = "[thanks|thank you|many thanks|cheers]"
 CLOSINGS = {
-    "terse": "[That's all|That's all I needed|Nothing else|That is all][, thanks|, thank you|][!|.]",
+    "terse": (
+        "[That's all|That's all I needed|Nothing else|That is all|That's all for today|That's everything"
+        f"|I'm all set|That covers it|That's it for now][, {_THANKS}|][!|.]"
+    ),
     "verbose": (
-        "[That's all I needed today|That's all for now|That's all, really|Nothing else for today][, thanks|, thank you]"
-        " [for your help|so much|for sorting it out|for your patience][!|.] [Have a nice day!|Bye for now.|Take care.|]"
+        "[That's all I needed today|That's all for now|That's all, really|Nothing else for today|That's all I wanted"
+        "|That is all for today|That's everything I needed|I'm all set now|That covers it|That's it for today"
+        f"|I think that's everything], {_THANKS} [for your help|so much|for sorting it out|for your patience|again"
+        "|for [the|all the] [quick|kind|patient|friendly|clear|swift] [help|answers|service|support]][!|.] "
+        "[[Have a|Enjoy the|Have a really] [nice|lovely|great|good|pleasant|relaxing|quiet] "
+        "[day|afternoon|evening|week|weekend]!|Bye for now.|Take care.|Speak soon.|All the best.|]"
     ),
 }
 AFFIRM = {
-    "terse": "[Yes|Yeah|Yep|Sure|Yes please][,|.|!] [go ahead|please do|that's right|do it|that's correct][.|!]",
+    "terse": (
+        "[Yes|Yeah|Yep|Sure|Yes please|Yes, exactly|Yep, spot on][,|.|!] "
+        "[go ahead|please do|that's right|do it|that's correct|[go|carry] on with it|make it so|proceed][.|!]"
+    ),
     "verbose": (
-        "[Yes|Yeah|Sure|Yes indeed][,|.|!] [that's right|that's correct|that's exactly it]"
-        "[, please go ahead|, go ahead with that|. Please do|, do it][.|!] [Thanks.|Thank you.|]"
+        "[Yes|Yeah|Sure|Yes indeed|Yes, exactly|Yes, absolutely][,|.|!] "
+        "[that's right|that's correct|that's exactly it|[that's|it's] [spot on|what I want|what I meant|just it]]"
+        "[, please go ahead|, go ahead with that|. Please do|, do it"
+        "|, [please|] [carry on|proceed|make the change]][.|!] "
+        "[Thanks.|Thank you.|Much appreciated.|Cheers.|]"
     ),
 }
 SUPPLY = {
-    "terse": "[It's|It is] {value}.",
-    "verbose": "[Sure|Of course|Yes|Certainly|Right], [it's|the {label} is] {value}.",
+    "terse": "[|Sure, |Right, |Ah, |Oh, |Okay, |Yes, ][it's|it is] {value}.",
+    "verbose": (
+        "[Sure|Of course|Certainly|Right|Ah, yes|Let me see|One moment|Okay|Absolutely|Yes][,|.]"
+        "[| I have it [here|in front of me|on my screen].| I wrote it down.| I've got my receipt here."
+        "| I found the email.] [it's|the {label} is] {value}."
+    ),
 }
-CONNECTORS = ["Also, ", "And ", "Oh, and ", "Plus, ", "While you're at it, ", "Next, ", "And then ", "Besides that, "]
-CHANGE_OF_MIND = "[Actually|Hmm, wait|Sorry, wait|Oh, hold on], I've changed my mind: the {label} should be {value}."
-ACCEPT_REFUSAL = (
-    "[Oh well|Fair enough|I see|Right|Understood], [I thought that might be the case|that's a pity|never mind then]."
+CONNECTORS = [
+    "Also, ",
+    "And ",
+    "Oh, and ",
+    "Plus, ",
+    "While you're at it, ",
+    "Next, ",
+    "And then ",
+    "Besides that, ",
+    "One more thing: ",
+    "On top of that, ",
+    "As well as that, ",
+    "Then, ",
+    "And while I have you, ",
+    "Separately, ",
+]
+CHANGE_OF_MIND = (
+    "[Actually|Hmm, wait|Sorry, wait|Oh, hold on|Hang on|Wait a moment|Thinking about it|Come to think of it], "
+    "[I've changed my mind|I've reconsidered|I've had a rethink|I've thought it over|I've had second thoughts]"
+    ": the {label} should be {value}."
 )
-WRONG_KEY = "[Oh, sorry|Oops|My mistake|Sorry, my bad], I gave you the wrong {label}: it's {value}."
-COMPLAINT = "[Hmm|Well|Sorry], that's [not what I hoped for|not quite what I asked|not what I meant]."
-NOT_SURE = "[I'm not sure, sorry|I don't know that, sorry|Sorry, I don't have that to hand]."
+ACCEPT_REFUSAL = (
+    "[Oh well|Fair enough|I see|Understood|Ah, okay|Shame|Pity], "
+    "[I thought that might be the case|that's a pity|never mind then|I half expected that|worth a try"
+    "|I'll live with it|I suspected as much]."
+)
+WRONG_KEY = (
+    "[Oh, sorry|Oops|My mistake|Sorry, my bad|Whoops|Oh dear|Apologies|Ah, silly me][,|.] "
+    "I [gave you|told you|read out|typed] the wrong {label}"
+    "[|, I was looking at [an old|another|the wrong] [receipt|email|note|letter]]: it's {value}."
+)
+COMPLAINT = (
+    "[Hmm|Well|Sorry|Hold on|Wait][,|.] that's [not what I hoped for|not quite what I asked|not what I meant"
+    "|not the answer I was after|not really it]."
+)
+NOT_SURE = (
+    "[I'm not sure, sorry|I don't know that, sorry|Sorry, I don't have that to hand|I can't remember that, sorry"
+    "|I'd have to look that up, sorry]."
+)
 
 
 def changed_parameters(tool: ToolSpec) -> frozenset[str]:
@@ -294,7 +358,7 @@ class OfflineUserPolicy:
         if not batch:
             if self._all_done():
                 return UserAction(
-                    content=f"{prefix} {self._say(CLOSINGS[self.verbosity])}".strip(),
+                    content=" ".join(p for p in (prefix, self._say(CLOSINGS[self.verbosity]), self._sign_off()) if p),
                     done=True,
                     end_reason="completed" if not self.failed else "hopeless",
                 )
@@ -306,11 +370,14 @@ class OfflineUserPolicy:
         self.in_flight = batch
         if prefix.endswith(","):  # "Hi there, can you..." goes on in the same sentence
             return UserAction(content=f"{prefix} {_mid_sentence(self._voice(batch))}")
-        chatty = self.rng.random() < (0.8 if self.verbosity == "verbose" else 0.3)
+        chatty = self.rng.random() < (0.85 if self.verbosity == "verbose" else 0.5)
         aside = remark(self.rng) if chatty else ""
-        if chatty and self.verbosity == "verbose" and self.rng.random() < 0.4:
+        if chatty and self.verbosity == "verbose" and self.rng.random() < 0.55:
             aside += " " + remark(self.rng)
         return UserAction(content=" ".join(p for p in (prefix, aside, self._voice(batch)) if p))
+
+    def _sign_off(self) -> str:
+        return sign_off(self.rng) if self.rng.random() < (0.75 if self.verbosity == "verbose" else 0.35) else ""
 
     # --- planning ---------------------------------------------------------------------------
     def _all_done(self) -> bool:
@@ -423,11 +490,29 @@ class OfflineUserPolicy:
                     said[item.wrong_key[0]] = item.wrong_key[1]
                 else:
                     item.wrong_key = None  # this wording leaves the id for the assistant to ask: no mistake
-            text = item.phrasing.render({k: v for k, v in said.items() if k in item.phrasing.slots})
+            text = self._render(item.phrasing, {k: v for k, v in said.items() if k in item.phrasing.slots})
             if i:
                 text = self.rng.choice(CONNECTORS) + _mid_sentence(text)
             sentences.append(text)
         return " ".join(sentences)
+
+    def _render(self, phrasing: Phrasing, args: dict[str, Any]) -> str:
+        """The request in words. Its polite opening and the way a record's id is introduced ("order
+        5", "order number 5") are the user's own: the assistant reads past both."""
+        if phrasing.head:
+            opening, end = self.rng.choice(REQUEST_OPENINGS[phrasing.opens])
+            verb = self.rng.choice(phrasing.verbs) if phrasing.verbs else None
+            text = f"{self._say(opening)} {phrasing.render_core(args, verb)}{end}"
+        else:
+            text = phrasing.render(args)
+        for name, value in args.items():
+            if not name.endswith("_id"):
+                continue
+            noun = name.removesuffix("_id").rsplit("_", 1)[-1]
+            said = re.escape(render_value(value))
+            how = self.rng.choice(["", " number", " ID"])
+            text = re.sub(rf"\b({noun})(?: number| ID)? ({said})\b", rf"\g<1>{how} \g<2>", text, count=1)
+        return text
 
     def _expressible(self, item: _InFlight) -> list[Phrasing]:
         """Phrasings that say every optional value we mean and need nothing we don't have."""

@@ -153,13 +153,30 @@ class Phrasing:
     tool: ToolSpec
     template: str
     regex: re.Pattern[str]
+    head: str = ""  # a polite opening ("Can you ") the parser does not need: any opening may replace it
+    verbs: tuple[str, ...] = ()  # the request's first verb and the others it may be said with ("list", "show me")
 
     @property
     def slots(self) -> list[str]:
         return slots(self.template)
 
+    @property
+    def core(self) -> str:
+        """The request without its polite opening, and without its closing punctuation."""
+        return self.template[len(self.head) :].rstrip(".?!")
+
     def render(self, args: dict[str, Any]) -> str:
         return self.template.format(**{k: render_value(v) for k, v in args.items()})
+
+    @property
+    def opens(self) -> str:
+        """What follows the head: "verb" ("list the items ..."), "thing" ("the status of ..."), or ""."""
+        return "thing" if self.head in QUESTION_HEADS else "verb" if self.head else ""
+
+    def render_core(self, args: dict[str, Any], verb: str | None = None) -> str:
+        """The core, with another verb of the same meaning in place of its own when given."""
+        core = self.core if verb is None or not self.verbs else verb + self.core[len(self.verbs[0]) :]
+        return core.format(**{k: render_value(v) for k, v in args.items()})
 
 
 @dataclass(frozen=True)
@@ -172,16 +189,51 @@ class ParsedRequest:
 
 
 def compile_phrasing(tool: ToolSpec, template: str) -> Phrasing:
-    parts: list[str] = []
-    for literal, name, _, _ in string.Formatter().parse(template):
-        body = template_literal(literal)
-        parts.append(body)
+    """The regex the assistant reads a request with. A polite opening (`POLITE_HEADS`) is left out
+    of it, and the closing punctuation may be any, so a request is understood however it opens."""
+    head = next((h for h in (*POLITE_HEADS, *QUESTION_HEADS) if template.startswith(h)), "")
+    body = template[len(head) :]
+    if head in QUESTION_HEADS and not body.startswith(("the ", "my ")):
+        head, body = "", template  # "What's in order 5?" has no thing to ask about after its head
+    verbs = _verbs(body) if head in POLITE_HEADS else ()
+    parts: list[str] = ["(?:" + "|".join(template_literal(v) for v in verbs) + ")"] if verbs else []
+    if verbs:
+        body = body[len(verbs[0]) :]
+    for literal, name, _, _ in string.Formatter().parse(body):
+        named = id_noun(literal, name)
+        if named is not None:  # "order 5", "order number 5" and "order ID 5" are the same request
+            literal = literal[: named.start()]
+        parts.append(template_literal(literal))
+        if named is not None:
+            parts.append(rf"{re.escape(named.group('noun'))}(?:\s+{ID_WORDS})?\s+")
         if name:
             parts.append(f"(?P<{name}>{slot_pattern(tool.properties[name])})")
     pattern = "".join(parts)
+    if head and body.rstrip()[-1:] in ".?!":
+        pattern = pattern[: -len(re.escape(body.rstrip()[-1]))] + "[.?!]"
     # A phrasing ends at its own punctuation followed by a space or the end of the text.
     pattern += r"(?=\s|$)" if template.rstrip()[-1:] in ".?!" else r"(?=[\s.,;!?]|$)"
-    return Phrasing(tool, template, re.compile(pattern, re.IGNORECASE))
+    return Phrasing(tool, template, re.compile(pattern, re.IGNORECASE), head, verbs)
+
+
+ID_WORDS = "(?:number|ID)"
+
+
+def id_noun(literal: str, slot: str | None) -> re.Match[str] | None:
+    """The record's noun right before its id slot (`order ` or `order number ` before `{order_id}`)."""
+    if not slot or not slot.endswith("_id"):
+        return None
+    noun = slot.removesuffix("_id").rsplit("_", 1)[-1]
+    return re.search(rf"\b(?P<noun>{re.escape(noun)})(?: {ID_WORDS})? $", literal, re.IGNORECASE)
+
+
+def _verbs(core: str) -> tuple[str, ...]:
+    """The core's own first verb, then the others that mean the same (`VERBS`), or () if none."""
+    for group in VERBS:
+        for verb in sorted(group, key=len, reverse=True):
+            if core.lower().startswith(verb + " "):
+                return (core[: len(verb)], *(v for v in group if v != verb))
+    return ()
 
 
 def template_literal(literal: str) -> str:
@@ -189,17 +241,74 @@ def template_literal(literal: str) -> str:
     return r"\s+".join(re.escape(w) for w in words)
 
 
-# How people open the same request in other words. A phrasing that starts with the left side is
-# also understood (and said) with each right side, so a domain's two or three phrasings per tool
-# become a dozen without any text written for the domain.
+# Openings of a request the domain's phrasings commonly start with: a polite head before a verb
+# ("Can you list ..."), or a question about a thing ("What's the status of ..."). Only what follows
+# is parsed, so the user opens a request any way it likes (`REQUEST_OPENINGS`), and an LLM user may too.
+POLITE_HEADS = (
+    "Could you please ",
+    "Can you please ",
+    "Would you please ",
+    "Could you ",
+    "Can you ",
+    "Would you ",
+    "Please ",
+)
+QUESTION_HEADS = ("What's ", "What is ")
+# Ways to open a request after such a head, by what follows it (a verb, or a thing asked about),
+# each with the punctuation that closes it: a question, or a statement.
+REQUEST_OPENINGS: dict[str, tuple[tuple[str, str], ...]] = {
+    "verb": (
+        (
+            "[[Could|Can|Would] you [please|possibly|kindly|]|[Is there any chance|Do you think] you could"
+            "|[Would|Might] you be able to|Are you able to|Any chance you could|Could I ask you to"
+            "|Would it be possible to|Would you be so kind as to|Is it possible to|Could you quickly]",
+            "?",
+        ),
+        (
+            "[Please|I'd like you to|I need you to|I'd appreciate it if you could|It would be great if you could"
+            "|When you have a moment, please|Kindly|I'd be grateful if you could|I'm hoping you can"
+            "|I was wondering if you could|If possible, please|If it's no trouble, please|Help me out and]",
+            ".",
+        ),
+    ),
+    "thing": (
+        (
+            "[What's|What is|Can you tell me|Could you tell me|Do you know|Could you check|Can you look up"
+            "|Would you check|Could you find out|Can I ask]",
+            "?",
+        ),
+        (
+            "[I'd like to know|Please tell me|Please check|I need to know|I'm asking about|Let me know"
+            "|I'm trying to find out|I want to check|I'm curious about]",
+            ".",
+        ),
+    ),
+}
+# Verbs a request may start with after its polite opening, each with others of the same meaning
+# for the same request: "Could you list the items of order 5?" is also "...show me the items...".
+VERBS: tuple[tuple[str, ...], ...] = (
+    ("list", "show me", "go through", "give me"),
+    ("show me", "list", "let me see", "give me"),
+    ("check", "look at", "take a look at", "look into", "have a look at"),
+    ("pull up", "bring up", "look up", "find", "open up"),
+    ("look up", "find", "pull up", "search for", "track down"),
+    ("find", "look up", "locate", "track down"),
+    ("change", "update", "amend", "modify"),
+    ("update", "change", "amend", "correct"),
+    ("start", "open", "begin", "set up"),
+    ("open", "start", "set up"),
+    ("switch", "move"),
+    ("pay", "settle", "clear"),
+    ("settle", "pay", "clear"),
+    ("turn", "switch"),
+)
+# How people open other requests in other words. A phrasing that starts with the left side is also
+# understood (and said) with each right side, so a domain's two or three phrasings per tool become
+# a dozen without any text written for the domain.
 OPENINGS: dict[str, tuple[str, ...]] = {
-    "Could you ": ("Can you ", "Would you ", "Could you please ", "Can you please ", "Would you kindly "),
-    "Can you ": ("Could you ", "Would you ", "Can you please ", "Could you please "),
-    "What's ": ("What is ", "Can you tell me what's ", "Do you know what's "),
-    "Please ": ("Kindly ", "Could you please ", "Would you please ", "Can you please "),
     "I'd like to ": ("I want to ", "I would like to ", "I need to ", "I'd love to "),
     "I want to ": ("I'd like to ", "I need to ", "I would like to "),
-    "Tell me ": ("Can you tell me ", "I'd like to know "),
+    "Tell me ": ("Can you tell me ", "I'd like to know ", "Could you tell me ", "I'd love to hear "),
     "How much ": ("Can you tell me how much ", "Do you know how much "),
 }  # no "What ..." / "Is ..." heads: an indirect question would need its verb moved
 
@@ -273,11 +382,11 @@ class PhraseBook:
             if any("pattern" in s and not s.get("examples") for s in schemas):
                 continue  # no way to invent a matching value; give `examples` to have it checked
             args = {name: sample_value(ph.tool.properties[name]) for name in ph.slots}
-            text = ph.render(args)
-            parsed = self.parse(text)
-            if len(parsed) != 1 or parsed[0].tool != ph.tool.name or parsed[0].args != args:
-                got = ", ".join(f"{p.tool}{p.args}" for p in parsed) or "nothing"
-                problems.append(f"{ph.tool.name}: {ph.template!r} renders as {text!r}, which parses as {got}")
+            for text in [ph.render(args), *(f"{ph.head}{ph.render_core(args, v)}." for v in ph.verbs[1:])]:
+                parsed = self.parse(text)
+                if len(parsed) != 1 or parsed[0].tool != ph.tool.name or parsed[0].args != args:
+                    got = ", ".join(f"{p.tool}{p.args}" for p in parsed) or "nothing"
+                    problems.append(f"{ph.tool.name}: {ph.template!r} renders as {text!r}, which parses as {got}")
         return problems
 
 

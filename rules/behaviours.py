@@ -29,7 +29,11 @@ _ASKS = re.compile(
     r"|please (?:provide|give|tell))\b[^.?!]*\?",
     re.IGNORECASE,
 )
-_CHANGED_MIND = re.compile(r"\b(?:changed my mind|on second thought|thinking about it again)\b", re.IGNORECASE)
+_CHANGED_MIND = re.compile(
+    r"\b(?:changed my mind|on second thought|thinking about it again|reconsidered|had a rethink|thought it over"
+    r"|had second thoughts)\b",
+    re.IGNORECASE,
+)
 # The assistant saying it cannot do something (also how a refused sub-goal is told: rules/checks.py).
 REFUSAL_RE = re.compile(r"\b(?:can't|cannot|couldn't|unable to|not able to|not allowed|not possible)\b", re.IGNORECASE)
 

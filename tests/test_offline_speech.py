@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 import re
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +13,12 @@ from convosim.agents import offline_language as lang
 from convosim.agents import offline_user as user
 from convosim.agents.offline_lexicon import remark
 from convosim.agents.offline_speech import expand, variants
-from convosim.environments.phrasing import iso_date, paraphrases, spoken_date
+from convosim.environments.domain import load_domain
+from convosim.environments.phrasing import REQUEST_OPENINGS, PhraseBook, iso_date, paraphrases, spoken_date
+from convosim.messages import UserMessage
+from convosim.rules.behaviours import session_tags
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def test_every_wording_of_the_assistants_moves_is_recognised() -> None:
@@ -32,25 +38,38 @@ def test_every_wording_of_the_assistants_moves_is_recognised() -> None:
     assert not [f for f in lang.FOLLOW_UPS if lang.ASK_RE.search(f)], "a follow-up must not read as asking a value"
 
 
+def _said(text: str) -> UserMessage:
+    return UserMessage(id="m", session_id="s", turn=1, sender="user", recipient="assistant", content=text)
+
+
+def wordings(pattern: str, n: int = 3000) -> set[str]:
+    """Wordings of a pattern: all of them when few, else a seeded sample large enough to draw every
+    alternative of every slot (the user's moves are built from several long slots in a row)."""
+    few = variants(pattern, limit=n)
+    return few if len(few) <= n else {expand(random.Random(i), pattern) for i in range(n)}
+
+
 def test_every_wording_of_the_users_moves_is_recognised() -> None:
     for pattern in user.AFFIRM.values():
-        for text in variants(pattern):
+        for text in wordings(pattern):
             assert lang.AFFIRM_RE.search(text) and not lang.DENY_RE.search(text), text
     for pattern in user.CLOSINGS.values():
-        assert all(lang.CLOSING_RE.search(t) for t in variants(pattern))
-    for text in variants(lang.CORRECTION.replace("{label}", "quantity").replace("{value}", "3")):
-        m = lang.CORRECTION_RE.search(text)
-        assert m and m.group("label") == "quantity" and m.group("value") == "3"
-    for text in variants(lang.READBACK.replace("{label}", "plan id").replace("{value}", "MAX50")):
+        assert all(lang.CLOSING_RE.search(t) for t in wordings(pattern))
+    for pattern in (lang.CORRECTION, user.CHANGE_OF_MIND):
+        for text in wordings(pattern.replace("{label}", "quantity").replace("{value}", "3")):
+            m = lang.CORRECTION_RE.search(text)
+            assert m and m.group("label") == "quantity" and m.group("value") == "3", text
+    minded = wordings(user.CHANGE_OF_MIND.replace("{label}", "quantity").replace("{value}", "3"))
+    assert all(session_tags([_said(t)]) == ("change_of_mind",) for t in minded)
+    for text in wordings(lang.READBACK.replace("{label}", "plan id").replace("{value}", "MAX50")):
         m = lang.READBACK_RE.search(text)
         assert m and m.group("label") == "plan id" and m.group("value") == "MAX50"
     for pattern in user.SUPPLY.values():
-        for text in variants(pattern.replace("{label}", "email").replace("{value}", "a@b.org")):
+        for text in wordings(pattern.replace("{label}", "email").replace("{value}", "a@b.org")):
             assert (m := lang.SUPPLY_RE.search(text)) and m.group("value") == "a@b.org", text
-    moods = {t for p in user.REACTIONS.values() for t in variants(p)} | {
-        t for p in user.GREETINGS.values() for t in variants(p)
-    }
-    assert not [t for t in moods if lang.CLOSING_RE.search(t) or lang.DENY_RE.search(t)]
+    moods = {t for p in [*user.REACTIONS.values(), *user.GREETINGS.values(), user.ACCEPT_REFUSAL] for t in wordings(p)}
+    assert len(moods) > 5000
+    assert not [t for t in moods if lang.CLOSING_RE.search(t) or lang.DENY_RE.search(t) or lang.AFFIRM_RE.search(t)]
 
 
 def test_small_talk_never_reads_as_a_move_or_a_value() -> None:
@@ -92,11 +111,25 @@ def test_wording_is_fixed_by_the_seed_and_varies_across_seeds(seed: int) -> None
 
 
 def test_other_openings_of_a_phrasing_keep_its_slots() -> None:
-    assert paraphrases("Could you list all orders for customer {customer_id}?")[1:] == [
-        "Can you list all orders for customer {customer_id}?",
-        "Would you list all orders for customer {customer_id}?",
-        "Could you please list all orders for customer {customer_id}?",
-        "Can you please list all orders for customer {customer_id}?",
-        "Would you kindly list all orders for customer {customer_id}?",
+    assert paraphrases("I'd like to return order {order_id}.")[1:] == [
+        "I want to return order {order_id}.",
+        "I would like to return order {order_id}.",
+        "I need to return order {order_id}.",
+        "I'd love to return order {order_id}.",
     ]
     assert paraphrases("Order {order_id} status?") == ["Order {order_id} status?"]
+
+
+def test_a_request_is_understood_however_it_opens() -> None:
+    """A polite head or a question word is not part of what the parser needs: every opening the user
+    may say (and others an LLM might) reads as the same call, closed as a question or a statement."""
+    book = PhraseBook(load_domain(EXAMPLES / "retail").tools)
+    cases = {"verb": ("list_order_items", "items"), "thing": ("get_order", "status")}
+    for opens, (tool, word) in cases.items():
+        phrasing = next(p for p in book.by_tool[tool] if p.opens == opens and word in p.template)
+        said = [(o, end) for pattern, end in REQUEST_OPENINGS[opens] for o in variants(pattern)]
+        assert len(said) > 15
+        for verb in phrasing.verbs or (None,):
+            for opening, end in said:
+                text = f"{opening} {phrasing.render_core({'order_id': 1001}, verb)}{end}"
+                assert [(p.tool, p.args) for p in book.parse(text)] == [(tool, {"order_id": 1001})], text
