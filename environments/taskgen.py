@@ -19,6 +19,7 @@ import sqlglot
 from sqlglot import exp
 
 from convosim.environments.domain import Domain
+from convosim.environments.insert_roles import insert_roles
 from convosim.environments.introspect import introspect
 from convosim.environments.ownership import ownership
 from convosim.environments.phrasing import label
@@ -59,6 +60,16 @@ def _main_table(tool: ToolSpec) -> str | None:
     return table.name if table is not None else None
 
 
+def _provides(tool: ToolSpec) -> set[str]:
+    """The fields a tool's output carries: its SELECT list or RETURNING clause (or output schema)."""
+    statement = sqlglot.parse_one(tool.sql or "", read="sqlite")
+    returning = statement.args.get("returning")
+    selects = returning.expressions if returning is not None else getattr(statement, "selects", [])
+    names = {e.alias_or_name for e in selects if not isinstance(e, exp.Star) and e.alias_or_name != "*"}
+    schema = tool.output_schema or {}
+    return names | set((schema.get("items", schema)).get("properties", {}))
+
+
 def _scalar(value: Any) -> bool:
     return isinstance(value, int | float | str) and not isinstance(value, bool)
 
@@ -73,7 +84,6 @@ class TaskSampler:
         self.prefer: str | None = None
         self.min_sub, self.max_sub = subgoals
         self.tools = [t for t in domain.tools.values() if t.sql is not None]
-        self.keys = {t.name: key_params(t) for t in self.tools}
         self.table_of = {t.name: _main_table(t) for t in self.tools}
         probe = domain.new_session()
         try:
@@ -81,6 +91,15 @@ class TaskSampler:
         finally:
             probe.close()
         self.owners = ownership(tables)
+        # An UPDATE picks its record by its WHERE keys; an INSERT hangs a new row off the customer's
+        # records (its keys) and may take choices from the catalog (a product, a free slot).
+        self.keys = {t.name: key_params(t) for t in self.tools}
+        self.choices: dict[str, dict[str, str]] = {}
+        for tool in self.tools:
+            roles = insert_roles(tool.sql or "", tables, self.owners)
+            if roles is not None:
+                self.keys[tool.name], self.choices[tool.name] = set(roles.keys), roles.choices
+        self.provides = {t.name: _provides(t) for t in self.tools}
         # the keys of a customer row: an output row carrying another value of one is someone else's
         self.customer_keys = {c.name for t in self.owners.customers for c in tables[t].primary_key}
         self.columns: dict[str, list[Any]] = {}
@@ -103,13 +122,14 @@ class TaskSampler:
         source: dict[str, int] = {}  # field -> sub-goal that told the user its value
         env = self.domain.new_session()
         try:
-            length = self.rng.randint(self.min_sub, self.max_sub)
+            length = self.rng.randint(self.min_sub, self.max_sub) if prefer is None else self.max_sub
             subgoals: list[dict[str, Any]] = []
             used: set[tuple[str, str]] = set()
-            wrote = False
+            wrote = refused = False
             for k in range(1, length + 1):
-                refusal = self._refusal(env, known, used, k) if not wrote and k > 1 else None
+                refusal = self._refusal(env, known, used, k) if not (wrote or refused) and k > 1 else None
                 if refusal is not None:
+                    refused = True
                     tool, args = refusal
                     used.add((tool.name, repr(sorted(args.items()))))
                     subgoals.append(self._refused_subgoal(tool, args, source))
@@ -121,6 +141,16 @@ class TaskSampler:
                 wrote |= tool.kind == "write"
                 used.add((tool.name, repr(sorted(args.items()))))
                 subgoal = self._subgoal(tool, args, output, source)
+                companion = self._companion(env, tool, args, known, used) if tool.kind == "write" else None
+                if companion is not None:  # one change over two tables: both calls in one sub-goal
+                    second = self._subgoal(companion[0], companion[1], {}, {})  # said in this breath: no refs
+                    subgoal["requests"] += second["requests"]
+                    subgoal["description"] = (
+                        subgoal["description"].rstrip(".")
+                        + "; and "
+                        + second["description"][0].lower()
+                        + second["description"][1:]
+                    )
                 check = self._check_after(env, tool, args, used) if tool.kind == "write" else None
                 if check is not None:  # make the change and see it: one sub-goal, two calls
                     subgoal["requests"].append(check)
@@ -177,18 +207,50 @@ class TaskSampler:
         self.rng.shuffle(options)
         if (k == length - 1 and not wrote) or (k > 1 and not wrote and self.rng.random() < 0.6):
             options.sort(key=lambda t: t.kind != "write")  # change something, then confirm it
+        wanted = self.keys[self.prefer] - set(known) if self.prefer in self.keys else set()
+        if wanted:  # the tool the set lacks needs a value no step has told yet: find it first
+            options = [t for t in options if t.kind == "read"]
+            options.sort(key=lambda t: not (self.provides[t.name] & wanted))
         options.sort(key=lambda t: t.name != self.prefer)  # the tool the set still lacks goes first
         for tool in options[:12]:
-            args = self._arguments(tool, known)
-            if args is None or (tool.name, repr(sorted(args.items()))) in used:
+            for _ in range(3 if self.choices.get(tool.name) else 1):  # another product, another slot
+                args = self._arguments(tool, known)
+                if args is None or (tool.name, repr(sorted(args.items()))) in used:
+                    continue
+                try:
+                    output, _ = run_tool(env.db, tool, args)
+                except ToolError:
+                    continue
+                if output in ([], {}) or self._someone_elses(output):
+                    continue
+                return tool, args, output
+        return None
+
+    def _companion(
+        self, env: Any, write: ToolSpec, args: dict[str, Any], known: dict[str, Any], used: set[tuple[str, str]]
+    ) -> tuple[ToolSpec, dict[str, Any]] | None:
+        """The other half of a change that spans two tables: a new row that takes something from
+        the catalog (an appointment takes a slot, a loan takes a copy of a book), and the write on
+        that catalog row, keyed by the very choice just made. Made in the same sub-goal, so the
+        task never leaves a two-step change half done."""
+        said = {**known, **args}
+        taken = {param: table for param, table in self.choices.get(write.name, {}).items() if param in args}
+        for tool in self.tools:
+            keys = self.keys[tool.name]
+            if tool.kind != "write" or tool.name == write.name or len(keys) != 1:
+                continue
+            (key,) = keys
+            if taken.get(key) != self.table_of[tool.name]:
+                continue
+            companion_args = self._arguments(tool, said)
+            if companion_args is None or (tool.name, repr(sorted(companion_args.items()))) in used:
                 continue
             try:
-                output, _ = run_tool(env.db, tool, args)
+                run_tool(env.db, tool, companion_args)
             except ToolError:
                 continue
-            if output in ([], {}) or self._someone_elses(output):
-                continue
-            return tool, args, output
+            used.add((tool.name, repr(sorted(companion_args.items()))))
+            return tool, companion_args
         return None
 
     def _refusal(self, env: Any, known: dict[str, Any], used: set[tuple[str, str]], k: int) -> Any:
@@ -197,8 +259,9 @@ class TaskSampler:
         if self.rng.random() >= (0.5 if self.prefer else self.refusal_rate):
             return None
         writes = [t for t in self.tools if t.kind == "write" and self.keys[t.name] and self.keys[t.name] <= set(known)]
+        if self.prefer:  # the set lacks this tool: only its refusal counts
+            writes = [t for t in writes if t.name == self.prefer]
         self.rng.shuffle(writes)
-        writes.sort(key=lambda t: t.name != self.prefer)
         for tool in writes:
             if self.owners.is_private(self.table_of[tool.name]) and not self.keys[tool.name] <= self.own:
                 continue
@@ -263,7 +326,8 @@ class TaskSampler:
                 local, _, host = current.partition("@")  # a new address of the person's own, never another's
                 args[name] = f"{local}.{self.rng.randint(2, 99)}@{host}"
                 continue
-            rows = self.domain.snapshot.get(self.table_of[tool.name] or "", [])
+            chosen_from = self.choices.get(tool.name, {}).get(name)
+            rows = self.domain.snapshot.get(chosen_from or self.table_of[tool.name] or "", [])
             same_table = [r[name] for r in rows if r.get(name) is not None]
             pool = [v for v in schema.get("enum", []) if v != current] or [
                 v for v in (same_table or self.columns.get(name, [])) if v != current and _scalar(v)
@@ -313,8 +377,9 @@ def generate_tasks(
             break
         used = {r.tool for t in tasks for s in t.subgoals for r in s.requests}  # a refused request counts too
         missing = [w for w in write_tools if w not in used]
-        # every write tool in the set: after the first tasks, one attempt in three goes to a missing one
-        task = sampler.candidate(prefer=missing[attempt % len(missing)] if missing and attempt % 3 == 2 else None)
+        # every write tool in the set: every other attempt goes to a missing one
+        prefer = missing[(attempt // 2) % len(missing)] if missing and attempt % 2 == 1 else None
+        task = sampler.candidate(prefer=prefer)
         if task is None:
             report.reject("too_short", "no chain of enough sub-goals from this record")
             continue
