@@ -240,6 +240,24 @@ def tools_schemas(
     _report(write_schemas(domain, _toolsmith(model, api_base)))
 
 
+@tools_app.command("import")
+@_command
+def tools_import(
+    domain: Annotated[Path, typer.Argument(help="Domain folder to import into (made if missing).")],
+    mcp: Annotated[
+        str | None, typer.Option("--mcp", help="An MCP server: a command to start (stdio) or an http(s) URL.")
+    ] = None,
+    openapi: Annotated[Path | None, typer.Option("--openapi", help="An OpenAPI 3 document (YAML or JSON).")] = None,
+) -> None:
+    """Import an MCP server's tools or an OpenAPI document's operations as simulated domain tools.
+
+    Each becomes DOMAIN/tools/NAME.yaml (never overwriting one there); what could not be imported
+    is reported with the reason. Then: `convosim tasks generate DOMAIN` and `convosim run`."""
+    from convosim.runners.tool_import import import_tools
+
+    _report(import_tools(domain, mcp=mcp, openapi=openapi))  # loaded and checked before it reports
+
+
 @tasks_app.command("generate")
 @_command
 def tasks_generate(

@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from convosim.environments.database import SchemaError, SeedError, SessionDatabase, TemplateDatabase
 from convosim.environments.phrasing import PhraseBook
+from convosim.environments.simulation import DDL as SIMULATED_DDL
+from convosim.environments.simulation import TABLE as SIMULATED_TABLE
 from convosim.environments.sql_checks import SqlCheckError, check_tool_sql
 from convosim.environments.state import Snapshot, diff, state_hash
 from convosim.environments.tool_trial import trial_call
@@ -235,6 +237,9 @@ def load_domain(root: str | Path) -> Domain:
     if not sources:
         raise ConvosimError(root / "tools.yaml", None, "file not found")
     tools, origins = load_tools(sources, set(template.tables))
+    if any(t.sql is None for t in tools.values()) and SIMULATED_TABLE not in template.tables:
+        # tools without SQL keep their simulated state beside the domain's own tables
+        template = TemplateDatabase(schema_path.read_text(encoding="utf-8") + "\n" + SIMULATED_DDL, seed)
     tools = apply_output_schemas(root, tools)
     ambiguous = PhraseBook(tools).ambiguities()
     if ambiguous:

@@ -367,7 +367,8 @@ class PhraseBook:
             for m in ph.regex.finditer(text):
                 args = {k: convert(v, ph.tool.properties[k]) for k, v in m.groupdict().items() if v is not None}
                 candidates.append(ParsedRequest(ph.tool.name, args, m.start(), m.end(), ph.template))
-        candidates.sort(key=lambda c: (-(c.end - c.start), c.start))
+        # the longest reading first; of two over the same words, the one whose slots explain more of them
+        candidates.sort(key=lambda c: (-(c.end - c.start), -len(c.args), c.start))
         chosen: list[ParsedRequest] = []
         for c in candidates:
             if all(c.end <= o.start or c.start >= o.end for o in chosen):
@@ -396,10 +397,10 @@ def sample_value(schema: dict[str, Any]) -> Any:
     if "enum" in schema:
         return schema["enum"][0]
     kind = schema.get("type")
-    if kind == "integer":
-        return 4217
-    if kind == "number":
-        return 42.5
+    if kind in ("integer", "number"):  # within the schema's bounds
+        low, high = schema.get("minimum", -(10**9)), schema.get("maximum", 10**9)
+        sample = min(max(4217 if kind == "integer" else 42.5, low), high)
+        return int(sample) if kind == "integer" else float(sample)
     if kind == "boolean":
         return True
     if schema.get("format") == "email":

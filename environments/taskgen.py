@@ -23,6 +23,7 @@ from convosim.environments.insert_roles import insert_roles
 from convosim.environments.introspect import introspect
 from convosim.environments.ownership import ownership
 from convosim.environments.phrasing import label
+from convosim.environments.simulated_tasks import generate_simulated_tasks
 from convosim.environments.tasks import build_rubric
 from convosim.environments.tools import ToolError, run_tool
 from convosim.models import Ref, Task, ToolSpec
@@ -366,6 +367,11 @@ def generate_tasks(
     max_attempts: int | None = None,
 ) -> tuple[list[Task], GenerationReport]:
     """Up to `n` verified, distinct tasks, and a report of what was rejected and why."""
+    if all(t.sql is None for t in domain.tools.values()):  # imported tools: no seed rows to start from
+        simulated, rejected = generate_simulated_tasks(domain, n, seed, subgoals, prefix)
+        report = GenerationReport(kept=len(simulated))
+        report.rejected.update(rejected)
+        return simulated, report
     sampler = TaskSampler(domain, seed, subgoals)
     report = GenerationReport()
     tasks: list[Task] = []

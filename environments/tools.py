@@ -12,6 +12,8 @@ from typing import Any
 import jsonschema
 
 from convosim.environments.database import OutputTooLarge, QueryTimeout, SessionDatabase
+from convosim.environments.simulation import TABLE as SIMULATED_TABLE
+from convosim.environments.simulation import Simulation
 from convosim.models import ToolSpec
 
 FORMATS = jsonschema.Draft202012Validator.FORMAT_CHECKER  # format: email, date, ... are checked, not decoration
@@ -50,8 +52,11 @@ def run_tool(db: SessionDatabase, tool: ToolSpec, args: dict[str, Any]) -> tuple
     problems = argument_errors(tool, args)
     if problems:
         raise ToolError("invalid arguments: " + "; ".join(problems))
-    if tool.sql is None:
-        raise ToolError(f"tool {tool.name} has no SQL implementation")
+    if tool.sql is None:  # an imported tool: simulated from its output schema, its state in the database
+        try:
+            return Simulation(db).call(tool, args)
+        except sqlite3.OperationalError as exc:
+            raise ToolError(f"tool {tool.name} has no SQL and its domain no {SIMULATED_TABLE} table: {exc}") from exc
     params = {name: args.get(name) for name in tool.properties}
     try:
         rows, changed = db.execute(tool.sql, params, write=tool.kind == "write")

@@ -45,7 +45,12 @@ class DomainTools:
         tools = []
         for spec in self.domain.tools.values():  # output schemas are not advertised: clients would hold
             # every structured result to them, and a list result is not an object
-            tools.append(types.Tool(name=spec.name, description=spec.description, input_schema=spec.parameters))
+            hints = types.ToolAnnotations(read_only_hint=spec.kind == "read")
+            tools.append(
+                types.Tool(
+                    name=spec.name, description=spec.description, input_schema=spec.parameters, annotations=hints
+                )
+            )
         return types.ListToolsResult(tools=tools)
 
     async def call_tool(self, ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:

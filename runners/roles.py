@@ -76,8 +76,17 @@ def validator_checks(scenario: Scenario, domain: Domain, book: PhraseBook | None
         rules=scenario.rules,
         book=book or PhraseBook(domain.tools),
         policy=domain.policy,
-        new_environment=domain.new_session if scenario.tool_mode == "sql" else None,
+        new_environment=domain.new_session if grounded_in_state(scenario, domain) else None,
     )
+
+
+def grounded_in_state(scenario: Scenario, domain: Domain) -> bool:
+    """Whether every tool output comes from the session's own state (SQL, or the offline simulation
+    of tools without SQL), so outputs, facts and the final state can be checked against a replay.
+    A tool model inventing outputs is held to the schemas only."""
+    if scenario.tool_mode == "simulated":
+        return False
+    return scenario.roles.tool_executor.policy != "llm" or all(t.sql is not None for t in domain.tools.values())
 
 
 def build_roles(
@@ -107,11 +116,10 @@ def build_roles(
         return roles.clients[key]
 
     cfg = scenario.roles
-    needs_simulator = scenario.tool_mode == "simulated" or any(t.sql is None for t in domain.tools.values())
-    if needs_simulator and cfg.tool_executor.policy != "llm":
-        raise ConvosimError(
-            None, "roles.tool_executor", "simulated tools (tool_mode: simulated or tools without SQL) need a tool model"
-        )
+    # Tools without SQL are simulated offline from their output schemas (environments/simulation.py)
+    # unless a tool model plays them; simulating a whole SQL domain needs the model.
+    if scenario.tool_mode == "simulated" and cfg.tool_executor.policy != "llm":
+        raise ConvosimError(None, "roles.tool_executor", "tool_mode: simulated needs a tool model (policy: llm)")
 
     def user(session_id: str) -> UserSimulator:
         policy: UserPolicy
