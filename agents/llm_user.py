@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from convosim.agents.policies import UserAction, UserObservation
+from convosim.agents.policies import Intent, UserAction, UserObservation
 from convosim.agents.prompts import render
 from convosim.environments.phrasing import label, render_value
 from convosim.llm.client import LLMClient
@@ -61,12 +61,33 @@ def parse_reply(text: str) -> tuple[str, bool]:
     return data["message"], bool(data.get("task_complete", False))
 
 
+VOICE = (
+    "You are the customer in this chat with a customer-service assistant. Write your next message: {instruction} "
+    'Use your own words, one message only. Reply with a JSON object: {{"message": "...", "task_complete": false}}.'
+)
+
+
 class LLMUserPolicy:
     def __init__(self, client: LLMClient, session_id: str, rules: UserRules, persona: Persona) -> None:
         self.client = client
         self.session_id = session_id
         self.rules = rules
         self.persona = persona
+
+    async def voice(self, intent: Intent, observation: UserObservation) -> str:
+        """A scripted intent in the model's own words (the conversation so far, role-flipped)."""
+        tool = next((t for t in observation.task.subgoals for r in t.requests if r.tool == intent.tool), None)
+        instruction = intent.instruction(tool.description if tool is not None else "")
+        messages: list[dict[str, Any]] = [{"role": "system", "content": VOICE.format(instruction=instruction)}]
+        for line in observation.history:
+            messages.append({"role": "assistant" if line.speaker == "user" else "user", "content": line.text})
+        completion = await self.client.complete(
+            messages, session_id=self.session_id, role="user", response_format={"type": "json_object"}
+        )
+        try:
+            return parse_reply(completion.content or "")[0]
+        except ValueError:
+            return (completion.content or "").strip()
 
     async def act(self, observation: UserObservation) -> UserAction:
         messages: list[dict[str, Any]] = [

@@ -28,7 +28,7 @@ from convosim.agents.offline_language import (
 )
 from convosim.agents.offline_lexicon import remark, sign_off
 from convosim.agents.offline_speech import expand
-from convosim.agents.policies import UserAction, UserObservation
+from convosim.agents.policies import Intent, UserAction, UserObservation
 from convosim.environments.phrasing import (
     REQUEST_OPENINGS,
     PhraseBook,
@@ -259,6 +259,21 @@ class OfflineUserPolicy:
         mood = REACTIONS[(self.temperament, self.verbosity)]
         prefix = self._say(COMPLAINT if failed else ACCEPT_REFUSAL if refused else mood)
         return self._next_request(prefix=prefix if self.rules.react_to_every_answer else "")
+
+    async def voice(self, intent: Intent, observation: UserObservation) -> str:
+        """A scripted intent in this user's words: a request through the domain's phrasings (with
+        this user's openings), a yes or a goodbye as this persona says them."""
+        if intent.move == "confirm":
+            return self._say(AFFIRM[self.verbosity])
+        if intent.move == "goodbye":
+            return self._say(CLOSINGS[self.verbosity])
+        tool = self.tools.get(intent.tool or "")
+        if tool is None:
+            raise ValueError(f"intent: {intent.tool!r} is not a tool of the domain")
+        options = [p for p in self.book.by_tool[tool.name] if set(p.slots) == set(intent.args)]
+        if not options:
+            raise ValueError(f"intent: no phrasing of {tool.name} says exactly {sorted(intent.args)}")
+        return self._render(self.rng.choice(options), intent.args)
 
     def _put_right(self, item: _InFlight) -> UserAction:
         """The answer was about a record we named by mistake: say so, and ask again with the right id

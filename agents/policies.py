@@ -58,8 +58,32 @@ class AssistantAction(_Model):
     reasoning: str | None = None  # a reasoning model's thinking: recorded and exported, never shown to the user
 
 
+class Intent(_Model):
+    """What a scripted test wants the user to say next, for the user's own policy to put in words:
+    a request (a tool and its arguments), or a move (say yes to a change, say goodbye)."""
+
+    tool: str | None = None
+    args: dict[str, Any] = {}
+    move: Literal["confirm", "goodbye"] | None = None
+
+    def instruction(self, description: str = "") -> str:
+        """The intent as an instruction to a model playing the user."""
+        if self.move == "confirm":
+            return "Say yes: the assistant should go ahead with the change it just read back."
+        if self.move == "goodbye":
+            return "Say you have everything you need, thank the assistant and say goodbye."
+        details = ", ".join(f"{k} {v}" for k, v in self.args.items())
+        return f"Ask the assistant to {description or self.tool} ({details}), giving those details."
+
+
 class UserPolicy(Protocol):
     async def act(self, observation: UserObservation) -> UserAction: ...
+
+
+class VoicesIntents(Protocol):
+    """A user policy that can put a scripted intent in its own words."""
+
+    async def voice(self, intent: Intent, observation: UserObservation) -> str: ...
 
 
 class AssistantPolicy(Protocol):

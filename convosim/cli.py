@@ -417,6 +417,7 @@ def test_command(
     paths: Annotated[list[Path], typer.Argument(help="Scripted scenario files (YAML).")],
     out_dir: Annotated[Path | None, typer.Option("--out", help="Folder for the runs (default runs/test-TIME).")] = None,
     junit: Annotated[Path | None, typer.Option("--junit", help="Also write JUnit XML here.")] = None,
+    user_model: UserModel = None,
     assistant_model: AssistantModel = None,
     api_base: ApiBase = None,
 ) -> None:
@@ -424,7 +425,7 @@ def test_command(
     from convosim.runners.scripted_tests import junit_xml, run_test
 
     root = out_dir or Path("runs") / f"test-{time.strftime('%Y%m%d-%H%M%S')}"
-    roles = role_overrides({"assistant": assistant_model}, api_base=api_base)
+    roles = role_overrides({"user": user_model, "assistant": assistant_model}, api_base=api_base)
     results = [run_test(path, root, roles or None) for path in paths]
     for result in results:
         mark = "PASSED" if result.passed else "FAILED"

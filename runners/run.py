@@ -27,7 +27,7 @@ from convosim.runners.export import AtomicJsonl, openai_messages
 from convosim.runners.preflight import run_preflight
 from convosim.runners.queries import run_stats
 from convosim.runners.ray_runner import run_on_ray
-from convosim.runners.roles import derived_seed
+from convosim.runners.roles import PolicyHooks, derived_seed
 from convosim.runners.row_checks import RowChecks
 from convosim.runners.session import SessionOutcome, SessionSpec
 from convosim.runners.session_factory import SessionFactory
@@ -173,9 +173,10 @@ async def _run_local(
     overrides: dict[Role, RoleFactory],
     todo: list[SessionSpec],
     on_outcome: Callable[[SessionOutcome], None],
+    hooks: PolicyHooks | None = None,
 ) -> dict[str, Any]:
     """This process's own engine (the default runner); returns extra numbers for stats.json."""
-    async with SessionFactory(scenario, domain, rubrics, overrides=overrides) as sessions:
+    async with SessionFactory(scenario, domain, rubrics, overrides=overrides, hooks=hooks) as sessions:
         await sessions.run_all(todo, scenario.concurrency, on_outcome)
         return await sessions.numbers()
 
@@ -188,6 +189,7 @@ async def _run(
     overrides: dict[Role, RoleFactory],
     resume: bool = False,
     force: bool = False,
+    hooks: PolicyHooks | None = None,
 ) -> RunResult:
     domain, tasks, rubrics = load_inputs(scenario)
     checked = await run_preflight(scenario, skip=frozenset(overrides))  # before anything is written
@@ -272,7 +274,7 @@ async def _run(
                 recorded, todo, {t.id: t for t in tasks}, on_outcome, scenario.ray_workers, scenario.ray_address
             )
         else:
-            extra.update(await _run_local(scenario, domain, rubrics, overrides, todo, on_outcome))
+            extra.update(await _run_local(scenario, domain, rubrics, overrides, todo, on_outcome, hooks))
     wall = time.perf_counter() - started
     exported = export(store, run_id, domain, out_dir, scenario.near_duplicate_threshold)
     if done:  # a resumed run: its numbers cover every session, not only this invocation's
@@ -299,15 +301,17 @@ def run_scenario(
     overrides: dict[Role, RoleFactory] | None = None,
     resume: bool = False,
     force: bool = False,
+    hooks: PolicyHooks | None = None,
 ) -> RunResult:
-    """Run a scenario to completion. `overrides` replaces the scenario's factory for some roles.
+    """Run a scenario to completion. `overrides` replaces the scenario's factory for some roles;
+    `hooks` adapt the policies the scenario picks (a scripted test plays some turns around them).
 
     With `resume`, an interrupted run in `out_dir` is completed: finished sessions (committed with
     their events and verdict) are kept, any other is run again from the start.
     """
     console = console or Console(stderr=True)
     try:
-        return asyncio.run(_run(scenario, out_dir, console, show_progress, overrides or {}, resume, force))
+        return asyncio.run(_run(scenario, out_dir, console, show_progress, overrides or {}, resume, force, hooks))
     finally:
         gc.unfreeze()
         logs.configure(None)

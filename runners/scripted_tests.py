@@ -1,6 +1,9 @@
 """`convosim test PATH...`: scripted scenarios with expectations, run like any session.
 
-A test file scripts what the user says, turn by turn, and states what must happen:
+A test file scripts any role's turns and states what must happen. The user's line is said
+verbatim (`say`) or is an intent the scenario's own user policy words (`intent`: a request, or a
+move); the assistant's answer to a turn may be scripted too (`assistant`: its tool calls, run for
+real, then its words), else the scenario's assistant (offline or an LLM) answers:
 
     name: cancel a delivered order is refused
     scenario: ../examples/retail/scenario.yaml     # domain, roles (any assistant: offline or LLM)
@@ -10,9 +13,10 @@ A test file scripts what the user says, turn by turn, and states what must happe
         expect:
           - tool_called: {name: get_order, arguments: {order_id: 1003}}
           - mentions: delivered
-      - say: "Please cancel order 1003."
+      - intent: {tool: cancel_order, args: {order_id: 1003}}   # worded by the user policy
         expect: [{no_write: true}]
-      - say: "That's all, thanks."
+      - intent: {move: goodbye}
+        assistant: {say: "Goodbye!"}                           # scripted: no policy involved
     expect:                                        # after the session
       - db: {query: "SELECT status FROM orders WHERE order_id = 1003", rows: [[delivered]]}
       - verdict: rejected
@@ -33,11 +37,20 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from convosim.agents.policies import UserAction, UserObservation
-from convosim.agents.user import UserSimulator
+from convosim.agents.policies import (
+    AssistantAction,
+    AssistantObservation,
+    AssistantPolicy,
+    Intent,
+    PlannedCall,
+    UserAction,
+    UserObservation,
+    UserPolicy,
+)
 from convosim.config import load_scenario
 from convosim.errors import ConvosimError, from_validation_error
 from convosim.messages import AssistantMessage, BaseEvent, ToolCallRequest, ToolResult, UserMessage, Verdict
+from convosim.runners.roles import PolicyHooks
 from convosim.runners.run import load_inputs, run_scenario
 from convosim.runners.store import RunStore
 
@@ -75,9 +88,29 @@ class Expectation(_Model):
         return json.dumps(self.model_dump(exclude_none=True), sort_keys=True)
 
 
-class Turn(_Model):
+class AssistantScript(_Model):
+    """The assistant's answer to a turn, scripted: its tool calls (run for real), then its words."""
+
+    calls: list[ToolCalled] = Field(default_factory=list)
     say: str = Field(min_length=1)
+
+
+class Turn(_Model):
+    """One user turn: a line said verbatim (`say`) or an intent the scenario's user policy voices
+    (`intent`), optionally the assistant's scripted answer, and what must hold after it."""
+
+    say: str | None = Field(default=None, min_length=1)
+    intent: Intent | None = None
+    assistant: AssistantScript | None = None
     expect: list[Expectation] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_line(self) -> Turn:
+        if (self.say is None) == (self.intent is None):
+            raise ValueError("a turn has exactly one of say (the words) or intent (for the user policy to word)")
+        if self.intent is not None and (self.intent.tool is None) == (self.intent.move is None):
+            raise ValueError("an intent is a request (tool, args) or a move (confirm, goodbye)")
+        return self
 
 
 class ScriptedTest(_Model):
@@ -89,17 +122,48 @@ class ScriptedTest(_Model):
 
 
 class ScriptedUser:
-    """The user policy of a test: the scripted lines, in order, the last one ending the session."""
+    """The user of a test: the scripted turns in order, the last one ending the session. A verbatim
+    line is said as written; an intent is put in words by the scenario's own user policy (offline
+    or LLM), which this wraps."""
 
-    def __init__(self, turns: list[Turn]) -> None:
-        self.lines = [t.say for t in turns]
+    def __init__(self, inner: UserPolicy, turns: list[Turn]) -> None:
+        self.inner = inner
+        self.turns = turns
         self.said = 0
 
     async def act(self, observation: UserObservation) -> UserAction:
-        line = self.lines[min(self.said, len(self.lines) - 1)]
+        turn = self.turns[min(self.said, len(self.turns) - 1)]
         self.said += 1
-        last = self.said >= len(self.lines)
+        if turn.say is not None:
+            line = turn.say
+        else:
+            assert turn.intent is not None
+            voice = getattr(self.inner, "voice", None)
+            if voice is None:
+                raise ValueError(f"the user policy {type(self.inner).__name__} cannot voice an intent")
+            line = await voice(turn.intent, observation)
+        last = self.said >= len(self.turns)
         return UserAction(content=line, done=last, end_reason="completed" if last else None)
+
+
+class ScriptedAssistant:
+    """The assistant of a test: scripted answers on the turns that have one (their tool calls run
+    on the session's database like any), the scenario's own assistant on the others."""
+
+    def __init__(self, inner: AssistantPolicy, turns: list[Turn]) -> None:
+        self.inner = inner
+        self.scripts = {i: t.assistant for i, t in enumerate(turns, start=1) if t.assistant is not None}
+
+    async def act(self, observation: AssistantObservation) -> AssistantAction:
+        turn = sum(1 for m in observation.messages if m.get("role") == "user")
+        script = self.scripts.get(turn)
+        if script is None:
+            return await self.inner.act(observation)
+        if script.calls and observation.messages[-1].get("role") == "user":
+            return AssistantAction(
+                tool_calls=tuple(PlannedCall(name=c.name, arguments=c.arguments) for c in script.calls)
+            )
+        return AssistantAction(content=script.say)
 
 
 @dataclass
@@ -206,8 +270,12 @@ def run_test(path: Path, out_root: Path, roles: dict[str, Any] | None = None) ->
     one_task.parent.mkdir(parents=True, exist_ok=True)
     one_task.write_text(yaml.safe_dump([task.model_dump(mode="json")], sort_keys=False), encoding="utf-8")
     scenario = scenario.model_copy(update={"sessions": 1, "tasks": one_task, "concurrency": 1})
-    user = lambda sid: UserSimulator(sid, ScriptedUser(test.turns), scenario.rules)  # noqa: E731
-    run_scenario(scenario, run_dir, show_progress=False, overrides={"user": user})
+    scripted = any(t.assistant is not None for t in test.turns)
+    hooks = PolicyHooks(
+        wrap_user=lambda policy: ScriptedUser(policy, test.turns),
+        wrap_assistant=(lambda policy: ScriptedAssistant(policy, test.turns)) if scripted else None,
+    )
+    run_scenario(scenario, run_dir, show_progress=False, hooks=hooks)
     store = RunStore(run_dir / "run.sqlite")
     try:
         events = list(store.events(store.sessions()[0]["session_id"]))
