@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from convosim.environments.database import SessionDatabase
+from convosim.environments.simulation import TABLE as SIMULATED_TABLE
 
 _CHECK_IN = re.compile(r"CHECK\s*\(\s*\"?(\w+)\"?\s+IN\s*\(([^)]*)\)\s*\)", re.IGNORECASE)
 
@@ -66,9 +67,13 @@ class Table:
 
 
 def introspect(db: SessionDatabase) -> dict[str, Table]:
+    """The domain's own tables: not SQLite's, nor the state convosim keeps for simulated tools
+    (no tool is derived from it, no task is about it)."""
     tables: dict[str, Table] = {}
     for name, sql in db.conn.execute(
-        "SELECT name, sql FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' ORDER BY name"
+        "SELECT name, sql FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%' AND name != ? "
+        "ORDER BY name",
+        (SIMULATED_TABLE,),
     ):
         enums = {
             m.group(1): tuple(v.strip().strip("'\"") for v in m.group(2).split(",")) for m in _CHECK_IN.finditer(sql)

@@ -14,7 +14,7 @@ from typing import Any
 
 from convosim.environments.domain import Domain
 from convosim.environments.phrasing import label
-from convosim.environments.simulation import _IDENTIFIER, identifying, value
+from convosim.environments.simulation import identifying, is_identifier, value
 from convosim.environments.tasks import build_rubric
 from convosim.environments.tools import ToolError, run_tool
 from convosim.models import Task, ToolSpec
@@ -25,7 +25,7 @@ def _facts(output: Any, args: dict[str, Any], rng: random.Random) -> list[str]:
     names = [
         n
         for n, v in (first.items() if isinstance(first, dict) else [])
-        if n not in args and not _IDENTIFIER.search(n) and isinstance(v, int | float | str) and not isinstance(v, bool)
+        if n not in args and not is_identifier(n) and isinstance(v, int | float | str) and not isinstance(v, bool)
     ]
     return sorted(rng.sample(names, min(2, len(names))))
 
@@ -46,7 +46,7 @@ class SimulatedTaskSampler:
                 args[name] = known[name]
             else:
                 args[name] = value(tool.properties[name], name, self.rng)
-                if not new and _IDENTIFIER.search(name):
+                if not new and is_identifier(name):
                     known[name] = args[name]
         return args
 

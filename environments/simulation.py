@@ -44,6 +44,11 @@ def output_schema(tool: ToolSpec) -> dict[str, Any]:
     return {"type": "array", "items": {"type": "object"}} if tool.returns == "many" else {"type": "object"}
 
 
+def is_identifier(name: str) -> bool:
+    """Whether a field's name says it names a record (a key or a handle)."""
+    return _IDENTIFIER.search(name) is not None
+
+
 def naming(names: list[str]) -> list[str]:
     """Of these field names, the ones that name a record: its keys, else one handle. `email` names
     the patient in a lookup by email, but is the new value in a change of a patient's email."""

@@ -186,3 +186,33 @@ def test_a_simulated_record_answers_the_same_whichever_tool_and_keeps_its_change
     finally:
         env.close()
         other.close()
+
+
+def test_simulated_outputs_hold_to_their_schemas(tmp_path: Path) -> None:
+    """Every output the simulation makes validates against the tool's output schema (types,
+    enums, bounds, required fields), for many records, before and after changes."""
+    import random
+
+    import jsonschema
+
+    from convosim.environments.simulation import value
+
+    import_tools(tmp_path / "clinic", mcp=CLINIC_SERVER)
+    import_tools(tmp_path / "bikes", openapi=OPENAPI)
+    checked = 0
+    for name in ("clinic", "bikes"):
+        domain = load_domain(tmp_path / name)
+        env = domain.new_session()
+        rng = random.Random(7)
+        try:
+            for i in range(30):
+                for tool in domain.tools.values():
+                    args = {p: value(s, p, rng) for p, s in tool.properties.items() if p in tool.required}
+                    result = env.call(f"c{i}", tool.name, args)
+                    assert not result.is_error, (tool.name, args, result.output)
+                    if tool.output_schema:
+                        jsonschema.validate(result.output, tool.output_schema)
+                        checked += 1
+        finally:
+            env.close()
+    assert checked >= 200
