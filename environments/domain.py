@@ -260,7 +260,7 @@ def load_domain(root: str | Path) -> Domain:
             env.close()
         if problem is not None:
             file, label = origins[name]
-            raise ConvosimError(file, f"{label}.sql", problem)
+            raise ConvosimError(file, f"{label}.{'sql' if tool.sql else 'parameters'}", problem)
     return domain
 
 

@@ -387,12 +387,23 @@ def import_tools(root: Path, *, mcp: str | None = None, openapi: Path | None = N
     scenario = {"name": name, "domain": ".", "tasks": "tasks.generated.yaml", "sessions": 20}
     header = "# Every role offline; tasks from `convosim tasks generate`.\n"
     _write_once(root / "scenario.yaml", header + yaml.safe_dump(scenario, sort_keys=False), created)
-    try:
-        load_domain(root)  # the same load-time checks as a hand-written domain
-    except ConvosimError:
-        for path in created:  # leave the folder as it was
-            path.unlink()
-        raise
+    original = {new: old for old, new in report.renamed.items()}
+    while True:  # the same load-time checks as a hand-written domain; a tool that fails them is left out
+        try:
+            load_domain(root)
+            break
+        except ConvosimError as exc:
+            failed = next((p for p in created if p.parent == folder and str(p) == exc.path), None)
+            if failed is None:
+                for path in created:  # not one tool's fault: leave the folder as it was
+                    path.unlink()
+                raise
+            failed.unlink()
+            created.remove(failed)
+            report.imported.remove(failed.stem)
+            report.skipped[original.get(failed.stem, failed.stem)] = (
+                f"fails the load checks: {exc.field}: {exc.message}"
+            )
     return report.as_dict()
 
 
