@@ -8,6 +8,7 @@ the parameter schema. Nothing here knows about tasks or agents.
 
 from __future__ import annotations
 
+import random
 import re
 import string
 from dataclasses import dataclass
@@ -379,9 +380,6 @@ class PhraseBook:
         """Phrasings whose rendering with sample values does not parse back to the same call."""
         problems = []
         for ph in self.phrasings:
-            schemas = [ph.tool.properties[name] for name in ph.slots]
-            if any("pattern" in s and not s.get("examples") for s in schemas):
-                continue  # no way to invent a matching value; give `examples` to have it checked
             args = {name: sample_value(ph.tool.properties[name]) for name in ph.slots}
             for text in [ph.render(args), *(f"{ph.head}{ph.render_core(args, v)}." for v in ph.verbs[1:])]:
                 parsed = self.parse(text)
@@ -394,6 +392,12 @@ class PhraseBook:
 def sample_value(schema: dict[str, Any]) -> Any:
     if schema.get("examples"):
         return schema["examples"][0]
+    if "pattern" in schema:  # a value the pattern matches, the same every time
+        from convosim.environments.simulation import matching
+
+        made = matching(schema["pattern"], random.Random(0))
+        if made is not None:
+            return made
     if "enum" in schema:
         return schema["enum"][0]
     kind = schema.get("type")

@@ -83,7 +83,9 @@ class SimulatedTaskSampler:
                 plan.append((others.pop(), False))
             if anchor is not None:
                 plan.append((anchor, True))  # change it
-            follow = about[1:2] or about[:1] or others[:1]
+            # then look again at the record, or ask about something else the tools know (every read gets used)
+            again = about[1:2] or about[:1]
+            follow = others[:1] if others and (not again or self.rng.random() < 0.4) else again
             length = self.rng.randint(self.min_sub, self.max_sub)
             plan += [(t, False) for t in follow][: max(0, length - len(plan))]
             for tool, is_change in plan:

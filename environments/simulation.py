@@ -19,6 +19,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import jsonschema
+import rstr
 
 from convosim.environments.database import SessionDatabase
 from convosim.models import ToolSpec
@@ -108,8 +109,43 @@ def value(schema: dict[str, Any], name: str, rng: random.Random) -> Any:
     return _text(schema, name, rng)
 
 
+def _bounded(pattern: str, most: int = 8) -> str:
+    """The pattern with `+` and `*` (outside character classes) capped at `most` repeats, so a
+    generated value reads like one ("ABC12", not a hundred letters)."""
+    out, in_class, escaped = [], False, False
+    for char in pattern:
+        if escaped:
+            out.append(char)
+            escaped = False
+        elif char == "\\":
+            out.append(char)
+            escaped = True
+        elif char == "[":
+            in_class = True
+            out.append(char)
+        elif char == "]":
+            in_class = False
+            out.append(char)
+        elif char in "+*" and not in_class and out and out[-1] not in "{(|":
+            out.append(f"{{{1 if char == '+' else 0},{most}}}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def matching(pattern: str, rng: random.Random) -> str | None:
+    """A string the pattern matches, drawn with `rng` (rstr), or None if it cannot make one."""
+    try:
+        text = rstr.Rstr(rng).xeger(_bounded(pattern))
+    except (re.error, ValueError, IndexError, TypeError):
+        return None
+    return text if re.search(pattern, text) else None
+
+
 def _text(schema: dict[str, Any], name: str, rng: random.Random) -> str:
     fmt, lowered = schema.get("format", ""), name.lower()
+    if "pattern" in schema and (made := matching(schema["pattern"], rng)) is not None:
+        return made
     if fmt == "email" or "email" in lowered:
         return f"{rng.choice(_WORDS)}.{rng.choice(_WORDS)}@example.com"
     if fmt in ("date", "date-time") or lowered.endswith(("date", "_on", "_day")):
