@@ -20,6 +20,8 @@ from typing import Any
 
 import jsonschema
 import rstr
+from faker.providers.geo import Provider as Geo
+from faker.providers.person.en_US import Provider as Person
 
 from convosim.environments.database import SessionDatabase
 from convosim.models import ToolSpec
@@ -35,7 +37,8 @@ _HANDLE = re.compile(r"(?:^|_)(?:email|username|slug)$", re.IGNORECASE)
 _IDENTIFIER = re.compile(f"{_KEY.pattern}|{_HANDLE.pattern}", re.IGNORECASE)
 _WORDS = ["amber", "birch", "cedar", "delta", "ember", "fable", "grove", "harbor", "indigo", "juniper", "kestrel"]
 _STATUSES = ["active", "pending", "confirmed", "open", "scheduled", "in progress", "on hold"]
-_NAMES = ["Ada Lovelace", "Grace Hopper", "Alan Turing", "Katherine Johnson", "Edsger Dijkstra", "Barbara Liskov"]
+_FIRST_NAMES = sorted(Person.first_names)
+_LAST_NAMES = sorted(Person.last_names)
 
 
 def output_schema(tool: ToolSpec) -> dict[str, Any]:
@@ -155,10 +158,37 @@ def _text(schema: dict[str, Any], name: str, rng: random.Random) -> str:
         return f"https://example.com/{rng.choice(_WORDS)}"
     if "status" in lowered or "state" in lowered:
         return rng.choice(_STATUSES)
-    if lowered.endswith("name"):
-        return rng.choice(_NAMES)
-    text = f"{rng.choice(_WORDS)}-{rng.randint(100, 999)}" if _IDENTIFIER.search(name) else rng.choice(_WORDS)
+    text = _plausible(lowered, rng)
+    if text is None:
+        text = f"{rng.choice(_WORDS)}-{rng.randint(100, 999)}" if _IDENTIFIER.search(name) else rng.choice(_WORDS)
     return text[: schema["maxLength"]] if "maxLength" in schema else text
+
+
+_PERSON = re.compile(r"(?:^|_)(?:name|doctor|author|owner|holder|agent|contact|driver|manager|customer|patient)$")
+_PLACE = re.compile(r"(?:^|_)(?:city|town|place|location|branch|station|destination|origin|venue|site)(?:_name)?$")
+_PROSE = re.compile(r"(?:^|_)(?:note|notes|comment|description|message|reason|summary|remarks?)$")
+_REMARKS = [
+    "Requested by phone.",
+    "Customer prefers mornings.",
+    "Follow up next week.",
+    "Confirmed by email.",
+    "No issues reported.",
+    "Handle with care.",
+]
+
+
+def _plausible(name: str, rng: random.Random) -> str | None:
+    """A value that reads like what the field holds: a person's name, a real place, a short remark
+    (Faker's word lists, drawn with the call's own generator), or None for anything else."""
+    if _PERSON.search(name):
+        return f"{rng.choice(_FIRST_NAMES)} {rng.choice(_LAST_NAMES)}"
+    if _PLACE.search(name):
+        return str(rng.choice(Geo.land_coords)[2])
+    if _PROSE.search(name):
+        return rng.choice(_REMARKS)
+    if name.endswith("address"):
+        return f"{rng.randint(1, 199)} {rng.choice(_LAST_NAMES)} {rng.choice(['Street', 'Road', 'Lane', 'Avenue'])}"
+    return None
 
 
 def _fits(candidate: Any, schema: dict[str, Any]) -> bool:
