@@ -6,6 +6,7 @@ imported is reported with the reason, bad sources are clear errors, and nothing 
 from __future__ import annotations
 
 import json
+import random
 import re
 import subprocess
 import sys
@@ -227,3 +228,65 @@ def test_simulated_outputs_hold_to_their_schemas(tmp_path: Path) -> None:
         finally:
             env.close()
     assert checked >= 200
+
+
+def test_the_validator_catches_corrupted_sessions_of_an_imported_domain(tmp_path: Path) -> None:
+    """The checks that compare a session with a replay (outputs, facts, final state) now also hold
+    for simulated tools: real sessions of the imported clinic, corrupted on purpose, are caught,
+    and none of them as recorded is rejected."""
+    from collections import Counter
+
+    from test_mutations import Example, _ended, _rerun, drop_fact, tamper_output
+
+    from convosim.environments.simulation import identifying
+    from convosim.environments.tasks import load_tasks
+    from convosim.rules.checks import judge
+    from convosim.runners.roles import validator_checks
+    from convosim.runners.store import RunStore
+
+    root = tmp_path / "clinic"
+    import_tools(root, mcp=CLINIC_SERVER)
+    generated = _cli("tasks", "generate", str(root), "-n", "30", "--seed", "5")
+    assert generated.returncode == 0, generated.stderr
+    scenario = scenario_for(root / "scenario.yaml", sessions=30)
+    run(scenario, tmp_path / "run")
+    domain = load_domain(root)
+    _, rubrics = load_tasks(scenario.tasks, domain)
+    store = RunStore(tmp_path / "run" / "run.sqlite")
+    try:
+        sessions = [_ended(list(store.events(r["session_id"]))) for r in store.sessions() if r["status"] == "accepted"]
+    finally:
+        store.close()
+    example = Example("clinic", domain, rubrics, validator_checks(scenario, domain), sessions)
+
+    def other_record(ended, example, rng):  # a write lands on another record, outputs consistent with it
+        for event in ended.transcript:
+            for call in event.calls if isinstance(event, ToolCallRequest) else ():
+                tool = domain.tools[call.name]
+                keys = [k for k in identifying(tool) if isinstance(call.arguments.get(k), int)]
+                if tool.kind == "write" and keys:
+                    return _rerun(ended, example, call.id, {**call.arguments, keys[0]: call.arguments[keys[0]] + 7919})
+        return None
+
+    mutations = {
+        "tamper_output": (tamper_output, "tool_output_mismatch"),
+        "drop_fact": (drop_fact, "fact_missing"),
+        "other_record": (other_record, "state_mismatch"),
+    }
+    rng = random.Random(11)
+    made: Counter[str] = Counter()
+    caught: Counter[str] = Counter()
+    false_rejections = []
+    for ended in sessions:
+        if judge(ended, rubrics[ended.task_id], example.checks)[0]:
+            false_rejections.append(ended.session_id)
+        for kind, (mutate, code) in mutations.items():
+            corrupted = mutate(ended, example, rng)
+            if corrupted is None:
+                continue
+            made[kind] += 1
+            caught[kind] += code in [r.code for r in judge(corrupted, rubrics[ended.task_id], example.checks)[0]]
+    print(f"\nimported clinic: caught {dict(caught)} of {dict(made)}; false rejections {len(false_rejections)}")
+    assert len(sessions) == 30 and false_rejections == []
+    assert all(made[k] >= 10 for k in mutations), made
+    assert caught == made
