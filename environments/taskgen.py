@@ -71,6 +71,23 @@ def _provides(tool: ToolSpec) -> set[str]:
     return names | set((schema.get("items", schema)).get("properties", {}))
 
 
+def _call(tool: ToolSpec, args: dict[str, Any]) -> tuple[str, str]:
+    """A call as the task's `used` set holds it: the same call twice would answer two sub-goals."""
+    return tool.name, repr(sorted(args.items()))
+
+
+def _made(env: Any, tool: ToolSpec, args: dict[str, Any], used: set[tuple[str, str]]) -> bool:
+    """Make a call the task has not made yet, on the task's own state; True (and now used) if it worked."""
+    if _call(tool, args) in used:
+        return False
+    try:
+        run_tool(env.db, tool, args)
+    except ToolError:
+        return False
+    used.add(_call(tool, args))
+    return True
+
+
 def _scalar(value: Any) -> bool:
     return isinstance(value, int | float | str) and not isinstance(value, bool)
 
@@ -132,7 +149,7 @@ class TaskSampler:
                 if refusal is not None:
                     refused = True
                     tool, args = refusal
-                    used.add((tool.name, repr(sorted(args.items()))))
+                    used.add(_call(tool, args))
                     subgoals.append(self._refused_subgoal(tool, args, source))
                     continue
                 step = self._step(env, known, source, used, k, length, wrote)
@@ -140,7 +157,7 @@ class TaskSampler:
                     break
                 tool, args, output = step
                 wrote |= tool.kind == "write"
-                used.add((tool.name, repr(sorted(args.items()))))
+                used.add(_call(tool, args))
                 subgoal = self._subgoal(tool, args, output, source)
                 companion = self._companion(env, tool, args, known, used) if tool.kind == "write" else None
                 if companion is not None:  # one change over two tables: both calls in one sub-goal
@@ -216,7 +233,7 @@ class TaskSampler:
         for tool in options[:12]:
             for _ in range(3 if self.choices.get(tool.name) else 1):  # another product, another slot
                 args = self._arguments(tool, known)
-                if args is None or (tool.name, repr(sorted(args.items()))) in used:
+                if args is None or _call(tool, args) in used:
                     continue
                 try:
                     output, _ = run_tool(env.db, tool, args)
@@ -244,14 +261,8 @@ class TaskSampler:
             if taken.get(key) != self.table_of[tool.name]:
                 continue
             companion_args = self._arguments(tool, said)
-            if companion_args is None or (tool.name, repr(sorted(companion_args.items()))) in used:
-                continue
-            try:
-                run_tool(env.db, tool, companion_args)
-            except ToolError:
-                continue
-            used.add((tool.name, repr(sorted(companion_args.items()))))
-            return tool, companion_args
+            if companion_args is not None and _made(env, tool, companion_args, used):
+                return tool, companion_args
         return None
 
     def _refusal(self, env: Any, known: dict[str, Any], used: set[tuple[str, str]], k: int) -> Any:
@@ -267,7 +278,7 @@ class TaskSampler:
             if self.owners.is_private(self.table_of[tool.name]) and not self.keys[tool.name] <= self.own:
                 continue
             args = self._arguments(tool, known)
-            if args is None or (tool.name, repr(sorted(args.items()))) in used:
+            if args is None or _call(tool, args) in used:
                 continue
             probe = self.domain.new_session()  # tried on a scratch clone: the task's own state is untouched
             try:
@@ -300,14 +311,8 @@ class TaskSampler:
             if self.table_of[tool.name] != self.table_of[write.name]:
                 continue
             read_args = {n: args[n] for n in self.keys[tool.name]}
-            if not set(tool.required) <= set(read_args) or (tool.name, repr(sorted(read_args.items()))) in used:
-                continue
-            try:
-                run_tool(env.db, tool, read_args)
-            except ToolError:
-                continue
-            used.add((tool.name, repr(sorted(read_args.items()))))
-            return {"tool": tool.name, "args": read_args}
+            if set(tool.required) <= set(read_args) and _made(env, tool, read_args, used):
+                return {"tool": tool.name, "args": read_args}
         return None
 
     def _someone_elses(self, output: Any) -> bool:
