@@ -76,8 +76,8 @@ class LLMUserPolicy:
 
     async def voice(self, intent: Intent, observation: UserObservation) -> str:
         """A scripted intent in the model's own words (the conversation so far, role-flipped)."""
-        tool = next((t for t in observation.task.subgoals for r in t.requests if r.tool == intent.tool), None)
-        instruction = intent.instruction(tool.description if tool is not None else "")
+        subgoal = next((s for s in observation.task.subgoals if any(r.tool == intent.tool for r in s.requests)), None)
+        instruction = intent.instruction(subgoal.description if subgoal is not None else "")
         messages: list[dict[str, Any]] = [{"role": "system", "content": VOICE.format(instruction=instruction)}]
         for line in observation.history:
             messages.append({"role": "assistant" if line.speaker == "user" else "user", "content": line.text})

@@ -30,11 +30,14 @@ from convosim.agents.offline_lexicon import remark, sign_off
 from convosim.agents.offline_speech import expand
 from convosim.agents.policies import Intent, UserAction, UserObservation
 from convosim.environments.phrasing import (
+    ID_WORDINGS,
     REQUEST_OPENINGS,
     PhraseBook,
     Phrasing,
     convert,
+    id_worded,
     label,
+    record_noun,
     render_value,
     same_value,
     slot_pattern,
@@ -521,12 +524,8 @@ class OfflineUserPolicy:
         else:
             text = phrasing.render(args)
         for name, value in args.items():
-            if not name.endswith("_id"):
-                continue
-            noun = name.removesuffix("_id").rsplit("_", 1)[-1]
-            said = re.escape(render_value(value))
-            how = self.rng.choice(["", " number", " ID"])
-            text = re.sub(rf"\b({noun})(?: number| ID)? ({said})\b", rf"\g<1>{how} \g<2>", text, count=1)
+            if record_noun(name) is not None:
+                text = id_worded(text, name, value, self.rng.choice(ID_WORDINGS))
         return text
 
     def _expressible(self, item: _InFlight) -> list[Phrasing]:

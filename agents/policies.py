@@ -8,7 +8,7 @@ field through which task text could reach the assistant.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -72,14 +72,16 @@ class Intent(_Model):
             return "Say yes: the assistant should go ahead with the change it just read back."
         if self.move == "goodbye":
             return "Say you have everything you need, thank the assistant and say goodbye."
+        what = description.rstrip(".") or str(self.tool)  # the task's own words for it, when it has them
         details = ", ".join(f"{k} {v}" for k, v in self.args.items())
-        return f"Ask the assistant to {description or self.tool} ({details}), giving those details."
+        return f"Ask the assistant to {what[:1].lower()}{what[1:]} ({details}), giving those details."
 
 
 class UserPolicy(Protocol):
     async def act(self, observation: UserObservation) -> UserAction: ...
 
 
+@runtime_checkable
 class VoicesIntents(Protocol):
     """A user policy that can put a scripted intent in its own words."""
 

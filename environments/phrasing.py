@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import rstr
+
 from convosim.models import ToolSpec
 
 EMAIL = r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
@@ -217,15 +219,31 @@ def compile_phrasing(tool: ToolSpec, template: str) -> Phrasing:
     return Phrasing(tool, template, re.compile(pattern, re.IGNORECASE), head, verbs)
 
 
+# How a record's id is introduced after its noun: "order 5", "order number 5", "order ID 5".
+ID_WORDINGS = ("", " number", " ID")
 ID_WORDS = "(?:number|ID)"
+
+
+def record_noun(slot: str | None) -> str | None:
+    """The noun a record's id is said after (`order` for `order_id`), or None for other slots."""
+    return slot.removesuffix("_id").rsplit("_", 1)[-1] if slot and slot.endswith("_id") else None
 
 
 def id_noun(literal: str, slot: str | None) -> re.Match[str] | None:
     """The record's noun right before its id slot (`order ` or `order number ` before `{order_id}`)."""
-    if not slot or not slot.endswith("_id"):
+    noun = record_noun(slot)
+    if noun is None:
         return None
-    noun = slot.removesuffix("_id").rsplit("_", 1)[-1]
     return re.search(rf"\b(?P<noun>{re.escape(noun)})(?: {ID_WORDS})? $", literal, re.IGNORECASE)
+
+
+def id_worded(text: str, slot: str, value: Any, wording: str) -> str:
+    """`text` with the record `slot` names introduced the given way (one of `ID_WORDINGS`)."""
+    noun = record_noun(slot)
+    if noun is None:
+        return text
+    said = re.escape(render_value(value))
+    return re.sub(rf"\b({noun})(?: number| ID)? ({said})\b", rf"\g<1>{wording} \g<2>", text, count=1)
 
 
 def _verbs(core: str) -> tuple[str, ...]:
@@ -389,12 +407,43 @@ class PhraseBook:
         return problems
 
 
+def _bounded(pattern: str, most: int = 8) -> str:
+    """The pattern with `+` and `*` (outside character classes) capped at `most` repeats, so a
+    generated value reads like one ("ABC12", not a hundred letters)."""
+    out, in_class, escaped = [], False, False
+    for char in pattern:
+        if escaped:
+            out.append(char)
+            escaped = False
+        elif char == "\\":
+            out.append(char)
+            escaped = True
+        elif char == "[":
+            in_class = True
+            out.append(char)
+        elif char == "]":
+            in_class = False
+            out.append(char)
+        elif char in "+*" and not in_class and out and out[-1] not in "{(|":
+            out.append(f"{{{1 if char == '+' else 0},{most}}}")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def matching(pattern: str, rng: random.Random) -> str | None:
+    """A string the pattern matches, drawn with `rng` (rstr), or None if it cannot make one."""
+    try:
+        text = rstr.Rstr(rng).xeger(_bounded(pattern))
+    except (re.error, ValueError, IndexError, TypeError):
+        return None
+    return text if re.search(pattern, text) else None
+
+
 def sample_value(schema: dict[str, Any]) -> Any:
     if schema.get("examples"):
         return schema["examples"][0]
     if "pattern" in schema:  # a value the pattern matches, the same every time
-        from convosim.environments.simulation import matching
-
         made = matching(schema["pattern"], random.Random(0))
         if made is not None:
             return made

@@ -19,11 +19,11 @@ from datetime import date, timedelta
 from typing import Any
 
 import jsonschema
-import rstr
 from faker.providers.geo import Provider as Geo
 from faker.providers.person.en_US import Provider as Person
 
 from convosim.environments.database import SessionDatabase
+from convosim.environments.phrasing import matching
 from convosim.models import ToolSpec
 
 TABLE = "simulated_records"
@@ -110,39 +110,6 @@ def value(schema: dict[str, Any], name: str, rng: random.Random) -> Any:
     if kind == "null":
         return None
     return _text(schema, name, rng)
-
-
-def _bounded(pattern: str, most: int = 8) -> str:
-    """The pattern with `+` and `*` (outside character classes) capped at `most` repeats, so a
-    generated value reads like one ("ABC12", not a hundred letters)."""
-    out, in_class, escaped = [], False, False
-    for char in pattern:
-        if escaped:
-            out.append(char)
-            escaped = False
-        elif char == "\\":
-            out.append(char)
-            escaped = True
-        elif char == "[":
-            in_class = True
-            out.append(char)
-        elif char == "]":
-            in_class = False
-            out.append(char)
-        elif char in "+*" and not in_class and out and out[-1] not in "{(|":
-            out.append(f"{{{1 if char == '+' else 0},{most}}}")
-        else:
-            out.append(char)
-    return "".join(out)
-
-
-def matching(pattern: str, rng: random.Random) -> str | None:
-    """A string the pattern matches, drawn with `rng` (rstr), or None if it cannot make one."""
-    try:
-        text = rstr.Rstr(rng).xeger(_bounded(pattern))
-    except (re.error, ValueError, IndexError, TypeError):
-        return None
-    return text if re.search(pattern, text) else None
 
 
 def _text(schema: dict[str, Any], name: str, rng: random.Random) -> str:

@@ -46,6 +46,7 @@ from convosim.agents.policies import (
     UserAction,
     UserObservation,
     UserPolicy,
+    VoicesIntents,
 )
 from convosim.config import load_scenario
 from convosim.errors import ConvosimError, from_validation_error
@@ -138,10 +139,9 @@ class ScriptedUser:
             line = turn.say
         else:
             assert turn.intent is not None
-            voice = getattr(self.inner, "voice", None)
-            if voice is None:
+            if not isinstance(self.inner, VoicesIntents):
                 raise ValueError(f"the user policy {type(self.inner).__name__} cannot voice an intent")
-            line = await voice(turn.intent, observation)
+            line = await self.inner.voice(turn.intent, observation)
         last = self.said >= len(self.turns)
         return UserAction(content=line, done=last, end_reason="completed" if last else None)
 

@@ -48,6 +48,10 @@ class ImportReport:
     notes: dict[str, list[str]] = field(default_factory=dict)  # tool -> what was changed to import it
     existing: list[str] = field(default_factory=list)  # already in the domain folder: left as they were
 
+    def source_name(self, name: str) -> str:
+        """What the source called a tool imported as `name`."""
+        return next((old for old, new in self.renamed.items() if new == name), name)
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "stage": "import",
@@ -222,11 +226,10 @@ def convert(candidates: list[Candidate], report: ImportReport) -> list[dict[str,
             report.notes[candidate.name] = notes
         tools.append(tool)
     specs = {t["name"]: ToolSpec.model_validate(t) for t in tools}
-    for problem in PhraseBook(specs).ambiguities():  # two tools one sentence could mean: keep the first
-        name = problem.split(":", 1)[0]
-        if name in specs and name != next(iter(specs)):
-            report.skipped[name] = f"its phrasing is ambiguous with another tool's: {problem}"
-            specs.pop(name)
+    while problems := PhraseBook(specs).ambiguities():  # a tool whose sentence reads as another's is left out
+        name = problems[0].split(":", 1)[0]
+        report.skipped[report.source_name(name)] = f"its phrasing is ambiguous with another tool's: {problems[0]}"
+        specs.pop(name)
     return [t for t in tools if t["name"] in specs]
 
 
@@ -387,7 +390,6 @@ def import_tools(root: Path, *, mcp: str | None = None, openapi: Path | None = N
     scenario = {"name": name, "domain": ".", "tasks": "tasks.generated.yaml", "sessions": 20}
     header = "# Every role offline; tasks from `convosim tasks generate`.\n"
     _write_once(root / "scenario.yaml", header + yaml.safe_dump(scenario, sort_keys=False), created)
-    original = {new: old for old, new in report.renamed.items()}
     while True:  # the same load-time checks as a hand-written domain; a tool that fails them is left out
         try:
             load_domain(root)
@@ -401,9 +403,7 @@ def import_tools(root: Path, *, mcp: str | None = None, openapi: Path | None = N
             failed.unlink()
             created.remove(failed)
             report.imported.remove(failed.stem)
-            report.skipped[original.get(failed.stem, failed.stem)] = (
-                f"fails the load checks: {exc.field}: {exc.message}"
-            )
+            report.skipped[report.source_name(failed.stem)] = f"fails the load checks: {exc.field}: {exc.message}"
     return report.as_dict()
 
 

@@ -290,3 +290,23 @@ def test_the_validator_catches_corrupted_sessions_of_an_imported_domain(tmp_path
     assert len(sessions) == 30 and false_rejections == []
     assert all(made[k] >= 10 for k in mutations), made
     assert caught == made
+
+
+def test_a_tool_whose_sentence_reads_as_another_tools_is_left_out() -> None:
+    from convosim.runners.tool_import import Candidate, ImportReport, convert
+
+    text, number = {"type": "string"}, {"type": "integer"}
+    candidates = [
+        Candidate("getStatus", "Status of an order.", {"type": "object", "properties": {"order": text}}, None, "read"),
+        Candidate(
+            "get_status_for_the_order", "Status by id.", {"type": "object", "properties": {"id": number}}, None, "read"
+        ),
+        Candidate("get_rate", "A rate.", {"type": "object", "properties": {"code": text}}, None, "read"),
+    ]
+    for c in candidates:
+        c.input_schema["required"] = list(c.input_schema["properties"])
+    report = ImportReport(source="test")
+    kept = convert(candidates, report)
+    assert [t["name"] for t in kept] == ["get_status", "get_rate"]
+    assert list(report.skipped) == ["get_status_for_the_order"]
+    assert "ambiguous" in report.skipped["get_status_for_the_order"]
