@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import jsonschema
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from convosim.json_schemas import schema_problems
@@ -80,6 +81,18 @@ class ToolSpec(Frozen):
         problems = schema_problems(value)
         if problems:
             raise ValueError(problems[0])
+        return value
+
+    @field_validator("output_schema")
+    @classmethod
+    def _valid_output_schema(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        """Outputs are held to it (simulated ones made from it): a broken one fails at load, not mid-run."""
+        if value is not None:
+            try:
+                jsonschema.Draft202012Validator.check_schema(value)
+            except jsonschema.SchemaError as exc:
+                where = ".".join(str(p) for p in exc.path) or "(root)"
+                raise ValueError(f"not a valid JSON schema at {where}: {exc.message}") from exc
         return value
 
     @property

@@ -200,7 +200,10 @@ def apply_output_schemas(root: Path, tools: dict[str, ToolSpec]) -> dict[str, To
         if not isinstance(schema, dict):
             raise ConvosimError(path, str(name), "must be a JSON schema (a mapping)")
         if tools[name].output_schema is None:
-            out[name] = tools[name].model_copy(update={"output_schema": schema})
+            try:  # validated like an inline one
+                out[name] = ToolSpec.model_validate({**tools[name].model_dump(), "output_schema": schema})
+            except ValidationError as exc:
+                raise from_validation_error(path, exc, prefix=str(name)) from exc
     return out
 
 

@@ -125,6 +125,8 @@ CASES = [
     Case("required-not-declared", tool("get_customer", lambda t: t["parameters"]["required"].append("tier")), (T, "get_customer", "parameters", "tier")),
     Case("parameter-without-type", tool("get_customer", lambda t: t["parameters"]["properties"]["customer_id"].pop("type")), (T, "get_customer", "parameters", "customer_id")),
     Case("parameters-not-object", tool("get_customer", lambda t: t["parameters"].update(type="array")), (T, "get_customer", "parameters")),
+    Case("output-schema-unknown-type", tool("get_customer", _set("output_schema", {"type": "object", "properties": {"name": {"type": "text"}}})), (T, "get_customer", "output_schema", "text")),
+    Case("schemas-file-bad-schema", lambda root: _dump(root / "schemas.yaml", {"get_customer": {"type": "object", "required": "name"}}), ("schemas.yaml", "get_customer", "output_schema", "required")),
     # tools: the spec itself
     Case("bad-kind", tool("get_customer", _set("kind", "lookup")), (T, "get_customer", "kind")),
     Case("misspelt-field", tool("get_customer", _set("retruns", "many")), (T, "get_customer", "retruns")),
