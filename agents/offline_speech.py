@@ -37,6 +37,24 @@ def _tidy(text: str) -> str:
     return re.sub(r"(^|[.!?]\s+)([a-z])", lambda m: m.group(1) + m.group(2).upper(), text)
 
 
+def as_regex(pattern: str) -> re.Pattern[str]:
+    """A regex matching every wording of a pattern without slots, as `expand` tidies it (spaces
+    folded, capitals free): recognises a move without enumerating its variants, which multiply."""
+    out, depth = [], 0
+    for part in re.split(r"(\[|\]|\|)", pattern):
+        if part == "[":
+            out.append("(?:")
+            depth += 1
+        elif part == "]":
+            out.append(")")
+            depth -= 1
+        elif part == "|" and depth:
+            out.append("|")
+        else:
+            out.append(r"\s*".join(re.escape(word) for word in part.split(" ")))
+    return re.compile("".join(out), re.IGNORECASE)
+
+
 def variants(pattern: str, limit: int = 100_000) -> set[str]:
     """Every wording of a pattern without slots (for tests that check each one is understood)."""
     match = _ALTERNATIVES.search(pattern)

@@ -1,4 +1,4 @@
-"""300 sessions of each example and of a punctuation-heavy domain, audited from outside.
+"""100 sessions of each example and of a punctuation-heavy domain, audited from outside.
 
 The audit (tests/audit.py) reads only the run folder and the domain, so it catches what a user
 fine-tuning on `dataset.jsonl` would trip over, whatever the agents believe they did.
@@ -24,29 +24,31 @@ from support import run, scenario_for, transcripts
 
 
 @pytest.mark.parametrize("name", ["retail", "telecom", "punct"])
-def test_three_hundred_sessions_carry_no_cut_value_placeholder_or_wrong_readback(name: str, tmp_path: Path) -> None:
+def test_a_hundred_sessions_carry_no_cut_value_placeholder_or_wrong_readback(name: str, tmp_path: Path) -> None:
+    # 100 sessions prove the point (every defect class is zero, read-backs exercised); the 300-session
+    # figures live in benchmarks/dialogue_quality.py, outside the suite's time budget.
     scenario_path = build_punct_domain(tmp_path / "domain") if name == "punct" else EXAMPLES / name / "scenario.yaml"
-    scenario = scenario_for(scenario_path, sessions=300)
+    scenario = scenario_for(scenario_path, sessions=100)
     result = run(scenario, tmp_path / "out")
     domain = load_domain(scenario.domain)
     _, rubrics = load_tasks(scenario.tasks, domain)
     audit = audit_run(tmp_path / "out", domain, rubrics)
     print(f"{name}: {audit.summary()}")
-    assert audit.sessions == 300
+    assert audit.sessions == 100
     assert audit.accepted == result.stats["accepted"] == audit.rows
-    assert audit.accepted >= 285, audit.summary()  # the offline pair completes nearly every task
+    assert audit.accepted >= 95, audit.summary()  # the offline pair completes nearly every task
     assert audit.truncated == []
     assert audit.placeholders == []
     assert audit.wrong_readbacks == []
     assert audit.rows_without_system == 0
     if name != "retail":
-        assert audit.readbacks > 50  # the read-back check was exercised, not vacuously passed
+        assert audit.readbacks > 15  # the read-back check was exercised, not vacuously passed
 
 
 @pytest.mark.parametrize("name", ["telecom", "punct"])
 def test_a_user_who_slips_often_corrects_itself_and_never_repeats_the_slip(name: str, tmp_path: Path) -> None:
     scenario_path = build_punct_domain(tmp_path / "domain") if name == "punct" else EXAMPLES / name / "scenario.yaml"
-    scenario = scenario_for(scenario_path, sessions=300, persona={"slip_rate": 0.6})
+    scenario = scenario_for(scenario_path, sessions=100, persona={"slip_rate": 0.6})
     result = run(scenario, tmp_path / "out")
     sessions = transcripts(tmp_path / "out")
     labels = sorted({label(n) for t in load_domain(scenario.domain).tools.values() for n in t.properties})
@@ -66,6 +68,6 @@ def test_a_user_who_slips_often_corrects_itself_and_never_repeats_the_slip(name:
                         slipped.add(wrong)
                 if not CORRECTION_RE.search(event.content):
                     assert not any(re.search(rf"(?<!\w){re.escape(s)}(?!\w)", event.content) for s in slipped), event
-    print(f"{name}: {corrections} corrections in 300 sessions, all completed")
-    assert corrections > 20
-    assert result.stats["accepted"] == 300
+    print(f"{name}: {corrections} corrections in 100 sessions, all completed")
+    assert corrections > 7
+    assert result.stats["accepted"] == 100

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 
 import pytest
 import yaml
@@ -193,17 +194,20 @@ def test_subgoal_rule_holds_for_a_user_the_phrase_book_cannot_parse(retail_dir, 
 
 
 def test_a_user_told_not_to_react_goes_straight_to_the_next_request(tmp_path, retail_dir) -> None:
-    from convosim.agents.offline_speech import variants
+    from convosim.agents.offline_speech import as_regex, expand
     from convosim.agents.offline_user import REACTIONS
     from convosim.rules.user_rules import rule_texts
 
-    reactions = {r for pattern in REACTIONS.values() for r in variants(pattern)}
+    reactions = [as_regex(pattern) for pattern in REACTIONS.values()]
     scenario = scenario_for(retail_dir / "scenario.yaml", sessions=20, rules={"react_to_every_answer": False})
     result = run(scenario, tmp_path / "run")
     assert result.stats["accepted"] == 20
     said = [
         e.content for _, events in transcripts(tmp_path / "run").values() for e in events if e.type == "user_message"
     ]
-    assert not [s for s in said if any(s.startswith(r) for r in reactions)]
+    assert not [s for s in said if any(r.match(s) for r in reactions)]
+    # the check can fail: a reaction of each kind is recognised at the start of a message
+    reacted = [f"{expand(random.Random(i), p)} Could you check order 1001?" for i, p in enumerate(REACTIONS.values())]
+    assert all(any(r.match(s) for r in reactions) for s in reacted)
     assert not any(t.startswith("React to every answer") for t in rule_texts(scenario.rules))
     assert any(t.startswith("React to every answer") for t in rule_texts(UserRules()))
