@@ -1,8 +1,12 @@
 """A deterministic assistant that understands the domain's phrasings.
 
 It parses each user message into tool requests (slots typed by the parameter schemas), asks for
-missing required values, confirms every write before running it, and answers from tool outputs.
-Its only inputs are the observation a deployed assistant would have; it never sees the task.
+missing required values, and answers from tool outputs. Before it offers a write it checks the
+policy's declared precondition on the record (from what the conversation already showed, else by
+reading it): a change the policy forbids is refused with the policy's reason, never read back nor
+attempted. An allowed write is read back and runs only after the user agrees. A tool error is told
+in plain words, never as the database's message. Its only inputs are the observation a deployed
+assistant would have; it never sees the task.
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from convosim.agents.offline_language import (
     AssistantVoice,
 )
 from convosim.agents.policies import AssistantAction, AssistantObservation, PlannedCall
-from convosim.environments.phrasing import PhraseBook, convert, label, same_value, slot_pattern
+from convosim.environments.phrasing import PhraseBook, convert, label, render_value, same_value, slot_pattern
+from convosim.environments.sql_checks import written_parameters
 from convosim.models import ToolSpec
 
 
@@ -32,7 +37,13 @@ class _Pending:
     tool: ToolSpec
     args: dict[str, Any]
     confirmed: bool = False
+    checked: bool = False  # the policy's precondition was checked on the record
+    precheck_for: _Pending | None = None  # this read only checks a write's precondition
+    read_for_check: bool = False  # the record was read for the check (never read twice)
     asked: set[str] = field(default_factory=set)
+
+
+_UNSEEN = object()
 
 
 class OfflineAssistantPolicy:
@@ -45,8 +56,10 @@ class OfflineAssistantPolicy:
         self.asked_param: str | None = None
         self.answers: list[str] = []
         self.running: _Pending | None = None
+        self.messages: tuple[dict[str, Any], ...] = ()
 
     async def act(self, observation: AssistantObservation) -> AssistantAction:
+        self.messages = observation.messages
         last = observation.messages[-1]
         if last["role"] == "tool":
             return self._on_tool_result(observation.messages)
@@ -120,8 +133,14 @@ class OfflineAssistantPolicy:
     def _on_tool_result(self, messages: tuple[dict[str, Any], ...]) -> AssistantAction:
         output = json.loads(messages[-1]["content"])
         running, self.running = self.running, None
-        if isinstance(output, dict) and set(output) == {"error"}:
-            self.answers.append(self.voice.error(str(output["error"])))
+        failed = isinstance(output, dict) and set(output) == {"error"}
+        if running is not None and running.precheck_for is not None:
+            if failed:  # the record to change is not there: nothing to offer
+                self.queue = [p for p in self.queue if p is not running.precheck_for]
+                self.answers.append(self.voice.error(str(output["error"]), running.args))
+            return self._advance()
+        if failed:
+            self.answers.append(self.voice.error(str(output["error"]), running.args if running else {}))
         elif running is None:
             self.answers.append(self.voice.answer("results", "read", output, {}))
         else:
@@ -136,7 +155,9 @@ class OfflineAssistantPolicy:
             if missing:
                 self.awaiting, self.asked_param = "value", missing[0]
                 return self._say(self.voice.ask(missing[0]))
-            if pending.tool.kind == "write" and not pending.confirmed:
+            if pending.tool.kind == "write" and not pending.checked and pending.tool.precondition is not None:
+                return self._check_precondition(pending)
+            if pending.tool.kind == "write" and not pending.confirmed and pending.tool.confirm:
                 self.awaiting = "confirm"
                 return self._say(self.voice.confirm(pending.tool.name, pending.args))
             self.queue.pop(0)
@@ -145,6 +166,47 @@ class OfflineAssistantPolicy:
         if self.answers:
             return self._say(self.voice.follow_up())
         return self._say(self.voice.not_understood())
+
+    def _check_precondition(self, pending: _Pending) -> AssistantAction:
+        """Check the policy's rule on the record before offering the change: from what the
+        conversation already showed, else by reading the record; refuse, with the reason, if not allowed."""
+        rule = pending.tool.precondition
+        assert rule is not None
+        keys = self._record_keys(pending)
+        value = self._seen(keys, rule.field)
+        if value is _UNSEEN and rule.read is not None and not pending.read_for_check:
+            pending.read_for_check = True
+            self.running = _Pending(self.tools[rule.read], keys, precheck_for=pending)
+            return AssistantAction(tool_calls=(PlannedCall(name=rule.read, arguments=keys),))
+        pending.checked = True
+        if value is not _UNSEEN and str(value).casefold() not in {str(a).casefold() for a in rule.allowed}:
+            self.queue = [p for p in self.queue if p is not pending]
+            self.answers.append(self.voice.refuse(pending.args, rule.field, value, rule.reason))
+        return self._advance()
+
+    def _record_keys(self, pending: _Pending) -> dict[str, Any]:
+        """The arguments that pick the record a write changes: what its precondition's read takes,
+        else every argument the write does not store."""
+        rule = pending.tool.precondition
+        if rule is not None and rule.read is not None:
+            return {k: v for k, v in pending.args.items() if k in self.tools[rule.read].properties}
+        stored = written_parameters(pending.tool.sql) if pending.tool.sql else frozenset()
+        return {k: v for k, v in pending.args.items() if k not in stored}
+
+    def _seen(self, keys: dict[str, Any], name: str) -> Any:
+        """The latest value of `name` the tools showed for a record (a row that carries `name`
+        and agrees with `keys` on every one it also carries)."""
+        for message in reversed(self.messages):
+            if message["role"] != "tool":
+                continue
+            output = json.loads(message["content"])
+            for row in output if isinstance(output, list) else [output]:
+                if not isinstance(row, dict) or name not in row:
+                    continue
+                shared = [k for k in keys if k in row]
+                if shared and all(same_value(row[k], render_value(keys[k])) for k in shared):
+                    return row[name]
+        return _UNSEEN
 
     def _say(self, text: str | None) -> AssistantAction:
         content = " ".join([*self.answers, *([text] if text else [])])

@@ -58,6 +58,7 @@ FAREWELL = (
 CANCELLED = "[Okay|Alright|Understood|Sure], I [won't make that change|'ll leave it as it is|haven't changed anything]."
 CANCELLED_RE = re.compile(r"won't make that change|'ll leave it as it is|haven't changed anything")
 ERROR_RE = re.compile(r"I couldn't do that")
+REFUSED_RE = re.compile(r"I can't do that")  # a change the policy forbids, declined before any attempt
 NOT_DONE_RE = re.compile(r"wasn't able to complete that")  # the assistant ran out of tool calls this turn
 FOLLOW_UPS = [
     "Is there anything else I can help you with?",
@@ -113,6 +114,11 @@ def _stated(row: dict[str, Any], skip: dict[str, Any], now: bool = False) -> str
     return joined(parts) if parts else "that's all I have on it"
 
 
+def _record(name: str) -> str | None:
+    """How a record's key is said before its value (`order` for order_id), None for other fields."""
+    return name.removesuffix("_id").replace("_", " ") if name.endswith("_id") or name == "phone_number" else None
+
+
 def _ordinal(i: int) -> str:
     return ORDINALS[i] if i < len(ORDINALS) else f"number {i + 1}"
 
@@ -164,9 +170,39 @@ class AssistantVoice:
         )
         return f"{opening} {body}."
 
-    def error(self, message: str) -> str:
+    def error(self, message: str, args: dict[str, Any]) -> str:
+        """A tool error in plain words: what it means for the user, never the database's message."""
         opening = expand(self.rng, "[I'm sorry|Unfortunately|I'm afraid|Sorry]")
-        return f"{opening}, I couldn't do that: {message.rstrip('.')}."
+        return f"{opening}, I couldn't do that: {self._plain_error(message, args)}"
+
+    def _plain_error(self, message: str, args: dict[str, Any]) -> str:
+        named = joined([f"{_record(k)} {render_value(v)}" for k, v in args.items() if _record(k)]) if args else ""
+        if "no matching record found" in message or message.startswith("unknown"):
+            return expand(
+                self.rng,
+                "[I can't find|there's no|I have no record of] {what} [in our system|on file|here].",
+                what=named or "a matching record",
+            )
+        if "nothing was changed" in message:
+            return expand(
+                self.rng,
+                "{what} [isn't in a state that allows this change|can't be changed that way right now].",
+                what=(f"{named[0].upper()}{named[1:]}" if named else "That record"),
+            )
+        return expand(self.rng, "the system [didn't accept|turned down] [those details|that request].")
+
+    def refuse(self, args: dict[str, Any], field: str, value: Any, reason: str) -> str:
+        """A change the policy forbids, declined with the policy's reason and what the record shows."""
+        named = joined([f"{_record(k)} {render_value(v)}" for k, v in args.items() if _record(k)])
+        return expand(
+            self.rng,
+            "[I'm sorry|I'm afraid|Unfortunately|Sorry], I can't do that[ for {what}|]: "
+            "[its {field} is {value}|it's {value}|the {field} shows {value}][,|;] and {reason}.",
+            what=named or "that record",
+            field=label(field),
+            value=spoken_value(value),
+            reason=reason.rstrip("."),
+        )
 
     def follow_up(self) -> str | None:
         return None if self.rng.random() < 0.3 else self.rng.choice(FOLLOW_UPS)

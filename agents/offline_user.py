@@ -23,6 +23,7 @@ from convosim.agents.offline_language import (
     NOT_DONE_RE,
     NOT_UNDERSTOOD_RE,
     READBACK,
+    REFUSED_RE,
     confirmed_values,
     heard_values,
 )
@@ -236,7 +237,8 @@ class OfflineUserPolicy:
         if answered and self.in_flight[0].wrong_key is not None:
             return self._put_right(self.in_flight[0])
         settled = self.in_flight[:answered]
-        refused = ERROR_RE.search(reply) is not None and bool(settled) and all(i.expect_refusal for i in settled)
+        told_no = ERROR_RE.search(reply) is not None or REFUSED_RE.search(reply) is not None
+        refused = told_no and bool(settled) and all(i.expect_refusal for i in settled)
         failed = ERROR_RE.search(reply) is not None and not refused
         self._learn(reply)
         changed = [i for i in settled if i.tool.kind == "write" and not i.expect_refusal]
@@ -296,7 +298,8 @@ class OfflineUserPolicy:
         were answered; a reply that neither asks nor says it could not follow settles them all."""
         if NOT_UNDERSTOOD_RE.search(reply) or CANCELLED_RE.search(reply) or NOT_DONE_RE.search(reply):
             return 0
-        if REFUSAL_RE.search(reply) and not ERROR_RE.search(reply) and not ask and not confirm:
+        declined = ERROR_RE.search(reply) or REFUSED_RE.search(reply)
+        if REFUSAL_RE.search(reply) and not declined and not ask and not confirm:
             # "I can't help with that" answers nothing, unless what we asked is something not allowed
             return len(self.in_flight) if all(i.expect_refusal for i in self.in_flight) else 0
         if confirm:

@@ -50,6 +50,20 @@ class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class Precondition(Frozen):
+    """A rule of the policy a write is bound by, declared so every role reads the same rule.
+
+    A careful assistant reads the record (already in the conversation, or through `read` called
+    with the write's own arguments) and refuses with `reason` when `field` is not one of `allowed`,
+    without offering or attempting the write; the validator holds any assistant to the same rule.
+    """
+
+    field: str = Field(pattern=NAME_PATTERN)
+    allowed: tuple[str | int | float | bool, ...] = Field(min_length=1)
+    reason: str = Field(min_length=3)  # in words a person says: "only pending orders can be cancelled"
+    read: str | None = None  # a read tool whose parameters the write's arguments fill, showing `field`
+
+
 class ToolSpec(Frozen):
     """A domain tool: public documentation (name, description, parameters, phrasings) plus its SQL."""
 
@@ -61,6 +75,10 @@ class ToolSpec(Frozen):
     sql: str | None = None
     phrasings: tuple[str, ...] = Field(min_length=1)
     output_schema: dict[str, Any] | None = None
+    # A write changes a record only after the assistant said what it will do and the user agreed;
+    # a domain may waive that for a write that changes nothing the user owns (a log entry, say).
+    confirm: bool = True
+    precondition: Precondition | None = None
 
     @field_validator("parameters")
     @classmethod

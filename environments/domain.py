@@ -19,7 +19,7 @@ from convosim.environments.database import SchemaError, SeedError, SessionDataba
 from convosim.environments.phrasing import PhraseBook
 from convosim.environments.simulation import DDL as SIMULATED_DDL
 from convosim.environments.simulation import TABLE as SIMULATED_TABLE
-from convosim.environments.sql_checks import SqlCheckError, check_tool_sql
+from convosim.environments.sql_checks import SqlCheckError, check_tool_sql, output_columns
 from convosim.environments.state import Snapshot, diff, state_hash
 from convosim.environments.tool_trial import trial_call
 from convosim.environments.tools import ToolError, run_tool
@@ -174,7 +174,42 @@ def load_tools(paths: list[Path], tables: set[str]) -> tuple[dict[str, ToolSpec]
         origins[tool.name] = (file, label)
     if not tools:
         raise ConvosimError(paths[0], None, "defines no tools")
+    for name, tool in tools.items():
+        problem = precondition_problem(tool, tools)
+        if problem is not None:
+            file, label = origins[name]
+            raise ConvosimError(file, f"{label}.precondition", problem)
     return tools, origins
+
+
+def _fields_of(tool: ToolSpec) -> frozenset[str]:
+    schema = tool.output_schema or {}
+    items = schema.get("items", {}) if schema.get("type") == "array" else schema
+    return output_columns(tool) | frozenset(items.get("properties", {}) if isinstance(items, dict) else ())
+
+
+def precondition_problem(tool: ToolSpec, tools: dict[str, ToolSpec]) -> str | None:
+    """Why a declared precondition cannot be acted on (None when it can): the rule must name a
+    field the assistant can read, through a read tool its own arguments can call."""
+    rule = tool.precondition
+    if rule is None:
+        return None
+    if tool.kind != "write":
+        return "only a write has a precondition"
+    if rule.read is None:
+        return None
+    reader = tools.get(rule.read)
+    if reader is None:
+        return f"read: no tool named {rule.read!r}"
+    if reader.kind != "read":
+        return f"read: {rule.read!r} is not a read tool"
+    missing = [p for p in reader.required if p not in tool.properties]
+    if missing:
+        return f"read: {rule.read!r} needs {missing}, which {tool.name!r} does not take"
+    fields = _fields_of(reader)
+    if fields and rule.field not in fields:
+        return f"field: {rule.read!r} does not show {rule.field!r} (it shows {sorted(fields)})"
+    return None
 
 
 def tool_sources(root: Path, given: str | None) -> list[Path]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
 from convosim.messages import (
     AssistantMessage,
@@ -35,7 +36,40 @@ _CHANGED_MIND = re.compile(
     re.IGNORECASE,
 )
 # The assistant saying it cannot do something (also how a refused sub-goal is told: rules/checks.py).
-REFUSAL_RE = re.compile(r"\b(?:can't|cannot|couldn't|unable to|not able to|not allowed|not possible)\b", re.IGNORECASE)
+REFUSAL_RE = re.compile(
+    r"\b(?:can't|cannot|couldn't|unable to|not able to|not allowed|not possible|isn't possible|not something i can"
+    r"|won't be able|not permitted|isn't allowed|not eligible|isn't eligible|no longer possible)\b",
+    re.IGNORECASE,
+)
+
+
+def declines(events: list[BaseEvent]) -> list[tuple[int, str]]:
+    """Assistant messages that say no to the user's request, other than reports of a failed call
+    (a message after a failed call that names one of its values; `raw_tool_error` checks how)."""
+    out = []
+    from convosim.rules.checks import fact_told  # the one matcher of facts (checks imports this module)
+
+    args = {
+        c.id: c.arguments
+        for e in events
+        if isinstance(e, ToolCallRequest)
+        for c in e.calls
+        if isinstance(c.arguments, dict)
+    }
+    errors = {r.call_id for e in events if isinstance(e, ToolResult) for r in e.results if r.is_error}
+    failed: list[Any] = []  # the values of the calls that failed since the user's last message
+    for i, e in enumerate(events):
+        if isinstance(e, UserMessage):
+            failed = []
+        elif isinstance(e, ToolResult):
+            failed += [v for r in e.results if r.call_id in errors for v in args.get(r.call_id, {}).values()]
+        elif (
+            isinstance(e, AssistantMessage)
+            and REFUSAL_RE.search(e.content)
+            and not any(fact_told(v, e.content) for v in failed)
+        ):
+            out.append((i, e.content))
+    return out
 
 
 def _outcomes(events: Sequence[BaseEvent]) -> list[tuple[str, bool]]:
@@ -59,6 +93,8 @@ def session_tags(events: Sequence[BaseEvent], write_tools: frozenset[str] = froz
             tags.add("tool_error_recovery")  # the same tool failed, then worked
     failed_writes = {t for t, ok in calls if not ok and t in write_tools}
     done_writes = {t for t, ok in calls if ok and t in write_tools}
+    if declines(list(events)):
+        tags.add("refusal")  # a change the rules did not allow was declined before any attempt
     previous: BaseEvent | None = None
     for event in events:
         if isinstance(event, AssistantMessage) and event.sender == "assistant":

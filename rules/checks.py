@@ -28,6 +28,7 @@ from convosim.messages import (
 )
 from convosim.models import Rubric, ToolRequest, ToolSpec
 from convosim.rules.behaviours import REFUSAL_RE
+from convosim.rules.conduct import check_consent, check_leaks, check_raw_errors, check_refusals, check_repeats
 from convosim.rules.grounding import check_grounding, check_placeholders
 from convosim.rules.readbacks import check_readbacks
 from convosim.rules.replay import check_replay
@@ -81,19 +82,23 @@ def subgoals_served(events: list[BaseEvent], rubric: Rubric) -> dict[int, set[in
     """For each user message (by index), the sub-goals whose gold calls the assistant made in
     reply to it (up to the next user message): what the message asked for, however it was worded,
     so the rule holds for an LLM user the phrase book cannot parse. Each gold call is credited
-    once, to the first time it is made."""
+    once, to the last time it is made: a read the assistant made on its own first (to check a
+    write's precondition) is the user's request only when the user asks for it."""
     remaining = list(rubric.gold_calls)
     served: dict[int, set[int]] = {}
-    current = -1
-    for i, event in enumerate(events):
-        if isinstance(event, UserMessage):
-            current = i
-        elif isinstance(event, ToolCallRequest) and current >= 0:
-            for call in event.calls:
-                match = next((g for g in remaining if g[1].tool == call.name and g[1].args == call.arguments), None)
-                if match is not None:
-                    remaining.remove(match)
-                    served.setdefault(current, set()).add(match[0])
+    replying: set[int] = set()  # sub-goals of the calls since the user message reached going back
+    for i in range(len(events) - 1, -1, -1):
+        event = events[i]
+        if isinstance(event, ToolCallRequest):
+            for call in reversed(event.calls):
+                same = [g for g in remaining if g[1].tool == call.name and g[1].args == call.arguments]
+                if same:  # going back, the latest sub-goal that makes this call
+                    remaining.remove(same[-1])
+                    replying.add(same[-1][0])
+        elif isinstance(event, UserMessage):
+            if replying:
+                served[i] = replying
+            replying = set()
     return served
 
 
@@ -165,6 +170,12 @@ class Checks:
         return frozenset(name for name, tool in self.tools.items() if tool.kind == "write")
 
     @cached_property
+    def public_text(self) -> str:
+        """What anyone may say: the policy and the tools' own documentation and phrasings."""
+        docs = [t.description + "\n" + "\n".join(t.phrasings) for t in self.tools.values()]
+        return "\n".join([self.policy, *docs])
+
+    @cached_property
     def labels(self) -> frozenset[str]:
         """How the domain's fields are named in dialogue: every parameter and output column."""
         names = {n for t in self.tools.values() for n in t.properties}
@@ -203,6 +214,11 @@ def judge(ended: SessionEnded, rubric: Rubric, checks: Checks) -> tuple[list[Rea
     reasons += check_tool_calls(events, checks.tools)
     reasons += check_user_rules(events, checks.rules, checks.book, rubric)
     reasons += check_placeholders(events)
+    reasons += check_consent(events, checks.tools)
+    reasons += check_refusals(events, rubric, checks.tools, checks.policy)
+    reasons += check_raw_errors(events)
+    reasons += check_repeats(events, checks.tools)
+    reasons += check_leaks(events, checks.public_text)
     reasons += check_readbacks(events, checks.tools)
     if grounded:
         assert checks.new_environment is not None

@@ -20,6 +20,11 @@ from convosim.messages import AssistantMessage, BaseEvent, Reason, ToolCallReque
 from convosim.models import PLACEHOLDER
 
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
+# Template slots of the other common forms: <customer_id>, [ORDER_ID], {0} / {}, %s / %(name)s, __id__.
+OTHER_PLACEHOLDER = re.compile(
+    r"<[a-z][a-z0-9]*(?:_[a-z0-9]+)*>|\[[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\]|\[[A-Z]{2,}\]|\{\d*\}"
+    r"|%(?:\([a-z_]+\))?[sd]\b|\b__[a-z][a-z0-9_]*__\b"
+)
 _EDGE = "\"'“”‘’()[]<>.,;:!?*#"
 _CURRENCY = "$€£¥"
 _QUOTED = re.compile(QUOTED)
@@ -184,7 +189,7 @@ def check_placeholders(events: list[BaseEvent]) -> list[Reason]:
             texts = [v for c in event.calls for v in leaves(c.arguments) if isinstance(v, str)]
         else:
             continue
-        found = [m for t in texts for m in PLACEHOLDER.findall(t)]
+        found = [m for t in texts for pattern in (PLACEHOLDER, OTHER_PLACEHOLDER) for m in pattern.findall(t)]
         if found:
             reasons.append(
                 Reason(code="unresolved_placeholder", detail={"turn": event.turn, "by": event.sender, "found": found})

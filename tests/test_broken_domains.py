@@ -157,6 +157,13 @@ CASES = [
     # tasks
     Case("malformed-reference", args(21, 3, 0, return_id="${three.return_id}"), ("tasks.yaml", "retail-022", "return_id", "${three.return_id}")),
     Case("placeholder-in-free-text", args(21, 2, 0, reason="${3.reason"), ("tasks.yaml", "retail-022", "reason")),
+    # tools: the policy's preconditions
+    Case("precondition-on-a-read", tool("get_order", _set("precondition", {"field": "status", "allowed": ["pending"], "reason": "only pending ones"})), (T, "get_order", "precondition", "only a write")),
+    Case("precondition-read-missing", tool("cancel_order", lambda t: t["precondition"].update(read="fetch_order")), (T, "cancel_order", "precondition", "fetch_order")),
+    Case("precondition-read-is-a-write", tool("cancel_order", lambda t: t["precondition"].update(read="update_customer_phone")), (T, "cancel_order", "precondition", "not a read tool")),
+    Case("precondition-read-needs-more", tool("cancel_order", lambda t: t["precondition"].update(read="list_order_items", field="quantity") or t["precondition"].update(read="get_customer")), (T, "cancel_order", "precondition", "customer_id")),
+    Case("precondition-field-not-shown", tool("cancel_order", lambda t: t["precondition"].update(field="colour")), (T, "cancel_order", "precondition", "colour")),
+    Case("precondition-without-reason", tool("cancel_order", lambda t: t["precondition"].pop("reason")), (T, "cancel_order", "precondition", "reason")),
     Case("reference-to-missing-field", args(21, 3, 0, return_id="${3.ticket_id}"), ("tasks.yaml", "retail-022", "return_id", "ticket_id")),
     Case("placeholder-in-description", task(0, lambda t: t["subgoals"][0].update(description="Check order {order_id}.")), ("tasks.yaml", "retail-001", "subgoals[0].description")),
     Case("unknown-tool-in-task", task(0, lambda t: t["subgoals"][0]["requests"][0].update(tool="find_me")), ("tasks.yaml", "retail-001", "find_me")),

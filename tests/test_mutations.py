@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from punct_domain import build_punct_domain
 
 from convosim.agents.offline_language import READBACK
 from convosim.agents.offline_speech import expand
@@ -29,13 +30,14 @@ from convosim.messages import (
     AssistantMessage,
     BaseEvent,
     SessionEnded,
+    SessionStarted,
     ToolCall,
     ToolCallRequest,
     ToolOutput,
     ToolResult,
     UserMessage,
 )
-from convosim.models import Rubric
+from convosim.models import Rubric, ToolRequest
 from convosim.rules.behaviours import REFUSAL_RE
 from convosim.rules.checks import Checks, judge
 from convosim.rules.grounding import leaves
@@ -68,8 +70,13 @@ def _ended(events: list[BaseEvent]) -> SessionEnded:
 @pytest.fixture(scope="module")
 def examples(tmp_path_factory: pytest.TempPathFactory) -> list[Example]:
     out = []
-    for name in ("retail", "telecom"):
-        scenario = scenario_for(EXAMPLES / name / "scenario.yaml", sessions=48, seed=5)
+    built = build_punct_domain(tmp_path_factory.mktemp("punct-domain"))  # a domain the tests build themselves
+    for name, path in (
+        ("retail", EXAMPLES / "retail" / "scenario.yaml"),
+        ("telecom", EXAMPLES / "telecom" / "scenario.yaml"),
+        ("punct", built),
+    ):
+        scenario = scenario_for(path, sessions=48, seed=5)
         folder = tmp_path_factory.mktemp(name)
         run(scenario, folder)
         domain = load_domain(scenario.domain)
@@ -186,7 +193,21 @@ def drop_fact(ended: SessionEnded, example: Example, rng: random.Random) -> Sess
     return None
 
 
-PLACEHOLDERS = ["${1.return_id}", "{order_id}", "${three.reason}", "{{ customer_name }}", "${2.plan_id}"]
+PLACEHOLDERS = [
+    "${1.return_id}",
+    "{order_id}",
+    "${three.reason}",
+    "{{ customer_name }}",
+    "${2.plan_id}",
+    "<customer_id>",
+    "[ORDER_ID]",
+    "{0}",
+    "%s",
+    "__id__",
+    "[PHONE]",
+    "%(name)s",
+    "<order_number>",
+]
 
 
 def inject_placeholder(ended: SessionEnded, example: Example, rng: random.Random) -> SessionEnded | None:
@@ -322,6 +343,266 @@ def hide_refusal(ended: SessionEnded, example: Example, rng: random.Random) -> S
     return ended.model_copy(update={"transcript": tuple(transcript)}) if changed else None
 
 
+# --- conduct: consent, refusals, raw errors, repeats, leaks ---------------------------------------
+def _consents(ended: SessionEnded, example: Example) -> Iterator[tuple[int, int, int, ToolCall]]:
+    """(read-back, agreement, call) indices of every write made after a read-back and a yes."""
+    for w, call in _successful_writes(ended, example):
+        t = ended.transcript
+        u = next((k for k in range(w - 1, -1, -1) if isinstance(t[k], UserMessage)), None)
+        if u is None:
+            continue
+        a = next((k for k in range(u - 1, -1, -1) if isinstance(t[k], AssistantMessage)), None)
+        if a is not None and "?" in t[a].content:  # type: ignore[union-attr]
+            yield a, u, w, call
+
+
+def _drop(ended: SessionEnded, *indices: int) -> SessionEnded:
+    return ended.model_copy(update={"transcript": tuple(e for k, e in enumerate(ended.transcript) if k not in indices)})
+
+
+def _insert(ended: SessionEnded, at: int, *events: BaseEvent) -> SessionEnded:
+    t = list(ended.transcript)
+    return ended.model_copy(update={"transcript": tuple(t[:at] + list(events) + t[at:])})
+
+
+def drop_consent(ended: SessionEnded, example: Example, rng: random.Random) -> SessionEnded | None:
+    """The read-back and the user's yes before a write are gone: the write follows the request."""
+    for a, u, _, _ in _consents(ended, example):
+        return _drop(ended, a, u)
+    return None
+
+
+VAGUE_READBACKS = [
+    "Shall I go ahead with that?",
+    "Want me to do it?",
+    "Okay to proceed?",
+    "I can take care of that now, okay?",
+    "Should I make the change?",
+    "Do you want me to go ahead?",
+    "Alright, shall I do it then?",
+]
+
+
+def vague_readback(ended: SessionEnded, example: Example, rng: random.Random) -> SessionEnded | None:
+    """The assistant asks leave without saying what it will do."""
+    for a, _, _, _ in _consents(ended, example):
+        message = ended.transcript[a]
+        return _replace(ended, a, message.model_copy(update={"content": rng.choice(VAGUE_READBACKS)}))
+    return None
+
+
+NOT_AGREED = [
+    "No, hold on a second.",
+    "Wait, let me think about it.",
+    "Hmm, not yet.",
+    "Don't do that, please.",
+    "Hang on, I need to check something first.",
+    "Let me get back to you on that.",
+    "I'd rather not, actually.",
+]
+
+
+def consent_withheld(ended: SessionEnded, example: Example, rng: random.Random) -> SessionEnded | None:
+    """The user does not agree, and the write is made anyway."""
+    for _, u, _, _ in _consents(ended, example):
+        message = ended.transcript[u]
+        return _replace(ended, u, message.model_copy(update={"content": rng.choice(NOT_AGREED)}))
+    return None
+
+
+def changed_after_consent(ended: SessionEnded, example: Example, rng: random.Random) -> SessionEnded | None:
+    """The write stores another value than the one read back and agreed to (re-run, so outputs agree)."""
+    for _, _, _, call in _consents(ended, example):
+        tool = example.domain.tools[call.name]
+        written = sorted(k for k in written_parameters(tool.sql or "") if k in call.arguments)
+        if not written or not isinstance(call.arguments, dict):
+            continue
+        name = written[0]
+        taken = _session_text(ended) + example.domain.policy
+        for _ in range(6):
+            other = _other_value(call.arguments[name], example, taken, rng)
+            corrupted = _rerun(ended, example, call.id, {**call.arguments, name: other})
+            if corrupted is not None:
+                return corrupted
+    return None
+
+
+def _refused(ended: SessionEnded, example: Example) -> list[ToolRequest]:
+    return [g for _, g in example.rubrics[ended.task_id].gold_calls if g.expect == "refused"]
+
+
+def _refusal_at(ended: SessionEnded) -> int | None:
+    return next((i for i, m in _assistant_messages(ended) if REFUSAL_RE.search(m.content)), None)
+
+
+def _said_by(anchor: BaseEvent, role: str, content: str) -> BaseEvent:
+    """A message by `role` ("user" or "assistant") placed at the anchor's turn."""
+    kind: type[UserMessage | AssistantMessage] = UserMessage if role == "user" else AssistantMessage
+    other = "assistant" if role == "user" else "user"
+    return kind(
+        id=f"{anchor.id}-{role}-{abs(hash(content)) % 10**8}",
+        session_id=anchor.session_id,
+        turn=anchor.turn,
+        sender=role,
+        recipient=other,
+        content=content,
+    )
+
+
+def attempt_forbidden(ended: SessionEnded, example: Example, rng: random.Random) -> SessionEnded | None:
+    """Before refusing, the assistant calls the forbidden write (it fails on the real database)."""
+    refused, at = _refused(ended, example), _refusal_at(ended)
+    if not refused or at is None:
+        return None
+    gold = refused[0]
+    env = example.domain.new_session()
+    try:
+        output = env.call("call_forbidden", gold.tool, gold.args)
+    finally:
+        env.close()
+    anchor = ended.transcript[at]
+    request = ToolCallRequest(
+        id=f"{anchor.id}-forbidden-call",
+        session_id=anchor.session_id,
+        turn=anchor.turn,
+        sender="assistant",
+        recipient="tool_executor",
+        calls=(ToolCall(id="call_forbidden", name=gold.tool, arguments=gold.args),),
+    )
+    result = ToolResult(
+        id=f"{anchor.id}-forbidden-result",
+        session_id=anchor.session_id,
+        turn=anchor.turn,
+        sender="tool_executor",
+        recipient="assistant",
+        results=(output,),
+    )
+    return _insert(ended, at, request, result)
+
+
+OFFERS = [
+    "I can {verb} that for you: {what}. Shall I go ahead?",
+    "Would you like me to {verb} it? That's {what}.",
+    "Just to confirm, you want me to {verb} {what}? Should I proceed?",
+    "Okay, I'll {verb} {what} - is that okay?",
+]
+
+
+def offer_forbidden(ended: SessionEnded, example: Example, rng: random.Random) -> SessionEnded | None:
+    """Before refusing, the assistant offers the forbidden change and the user agrees."""
+    refused, at = _refused(ended, example), _refusal_at(ended)
+    if not refused or at is None:
+        return None
+    gold = refused[0]
+    anchor = ended.transcript[at]
+    what = " and ".join(f"{label(k)} {render_value(v)}" for k, v in gold.args.items())
+    offer = rng.choice(OFFERS).format(verb=gold.tool.split("_")[0], what=what)
+    return _insert(
+        ended,
+        at,
+        _said_by(anchor, "assistant", offer),
+        _said_by(anchor, "user", rng.choice(["Yes please.", "Sure, go ahead.", "Okay."])),
+    )
+
+
+REASONLESS = [
+    "Sorry, I can't do that.",
+    "Unfortunately that's not something I can do for you.",
+    "I'm afraid I'm not able to help with that one.",
+    "That isn't possible, sorry.",
+    "I cannot do that for you.",
+]
+
+
+def reasonless_refusal(ended: SessionEnded, example: Example, rng: random.Random) -> SessionEnded | None:
+    """The refusal says no and nothing about why."""
+    at = _refusal_at(ended)
+    if not _refused(ended, example) or at is None:
+        return None
+    return _replace(ended, at, ended.transcript[at].model_copy(update={"content": rng.choice(REASONLESS)}))
+
+
+def parrot_error(ended: SessionEnded, example: Example, rng: random.Random) -> SessionEnded | None:
+    """After a tool error, the assistant repeats the database's message to the user."""
+    for i, event in enumerate(ended.transcript):
+        if not isinstance(event, ToolResult):
+            continue
+        for r in event.results:
+            if r.is_error and isinstance(r.output, dict):
+                after = next((k for k, _ in _assistant_messages(ended) if k > i), None)
+                if after is None:
+                    return None
+                error = str(r.output["error"])
+                frame = rng.choice(
+                    ["Error: {e}.", "The system says: {e}.", "Hmm, it came back with '{e}'.", "Sorry - {e}!"]
+                ).format(e=error)
+                message = ended.transcript[after]
+                return _replace(ended, after, message.model_copy(update={"content": f"{frame} {message.content}"}))
+    return None
+
+
+def repeat_message(ended: SessionEnded, example: Example, rng: random.Random) -> SessionEnded | None:
+    """A user or assistant message is sent twice in a row."""
+    messages = [i for i, e in enumerate(ended.transcript) if isinstance(e, UserMessage | AssistantMessage) and i > 0]
+    i = rng.choice(messages)
+    return _insert(ended, i + 1, ended.transcript[i].model_copy(update={"id": f"{ended.transcript[i].id}-again"}))
+
+
+def repeat_write(ended: SessionEnded, example: Example, rng: random.Random) -> SessionEnded | None:
+    """A successful write is made once more with the same arguments."""
+    for w, call in _successful_writes(ended, example):
+        results = next(k for k in range(w + 1, len(ended.transcript)) if isinstance(ended.transcript[k], ToolResult))
+        request, result = ended.transcript[w], ended.transcript[results]
+        assert isinstance(request, ToolCallRequest) and isinstance(result, ToolResult)
+        again = ToolCall(id=f"{call.id}-again", name=call.name, arguments=call.arguments)
+        output = next(r for r in result.results if r.call_id == call.id).model_copy(update={"call_id": again.id})
+        return _insert(
+            ended,
+            results + 1,
+            request.model_copy(update={"calls": (again,), "id": f"{request.id}-a"}),
+            result.model_copy(update={"results": (output,), "id": f"{result.id}-a"}),
+        )
+    return None
+
+
+def leak_task(ended: SessionEnded, example: Example, rng: random.Random) -> SessionEnded | None:
+    """The user reads out its task (goal or a sub-goal), or the assistant quotes the validator's rubric."""
+    started = next(e for e in ended.transcript if isinstance(e, SessionStarted))
+    texts = [started.task.goal, *(s.description for s in started.task.subgoals)]
+    long_texts = [t for t in texts if len(t.split()) >= 12]  # a shorter one is a request like any other
+    if long_texts and rng.random() < 0.6:
+        i = next(k for k, e in enumerate(ended.transcript) if isinstance(e, UserMessage))
+        text = rng.choice(long_texts)
+        framed = rng.choice(["My task: {t}", "{t}", "So, the goal here is: {t}", "({t})"]).format(t=text)
+    else:
+        i = next(k for k, _ in _assistant_messages(ended))
+        framed = rng.choice(
+            [
+                "Per the rubric, I need to tell you this.",
+                "The expected_diff says the order changes.",
+                "That covers your second sub-goal.",
+                "According to the gold calls this is right.",
+            ]
+        )
+    message = ended.transcript[i]
+    return _replace(ended, i, message.model_copy(update={"content": f"{message.content} {framed}"}))
+
+
+CONDUCT_MUTATIONS: dict[str, tuple[Mutation, str]] = {
+    "drop_consent": (drop_consent, "write_without_confirmation"),
+    "vague_readback": (vague_readback, "write_without_confirmation"),
+    "consent_withheld": (consent_withheld, "write_without_confirmation"),
+    "changed_after_consent": (changed_after_consent, "write_without_confirmation"),
+    "attempt_forbidden": (attempt_forbidden, "forbidden_write_attempted"),
+    "offer_forbidden": (offer_forbidden, "forbidden_write_attempted"),
+    "reasonless_refusal": (reasonless_refusal, "refusal_without_reason"),
+    "parrot_error": (parrot_error, "raw_tool_error"),
+    "repeat_message": (repeat_message, "duplicate_turn"),
+    "repeat_write": (repeat_write, "duplicate_turn"),
+    "leak_task": (leak_task, "private_text_leaked"),
+}
+
+
 SESSION_MUTATIONS: dict[str, tuple[Mutation, str]] = {
     "swap_value": (swap_value, "ungrounded_value"),
     "truncate_value": (truncate_value, "ungrounded_value"),
@@ -331,6 +612,7 @@ SESSION_MUTATIONS: dict[str, tuple[Mutation, str]] = {
     "confirm_unrequested": (confirm_unrequested, "readback_mismatch"),
     "wrong_row": (wrong_row, "state_mismatch"),
     "hide_refusal": (hide_refusal, "refusal_not_told"),
+    **CONDUCT_MUTATIONS,
 }
 
 

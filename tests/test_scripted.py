@@ -60,8 +60,9 @@ def test_a_passing_scenario_exits_0_and_leaves_a_run_to_replay(tmp_path: Path) -
     suite = ET.parse(tmp_path / "j.xml").getroot()
     assert suite.get("tests") == "1" and suite.get("failures") == "0" and suite.find("testcase/failure") is None
     run_dir = tmp_path / "runs" / "cancel_shipped"
-    logs = runner.invoke(app, ["logs", str(run_dir), "--type", "tool_result", "--json"])
-    assert logs.exit_code == 0 and "cancel_order" in logs.output
+    logs = runner.invoke(app, ["logs", str(run_dir), "--type", "tool_call_request", "--json"])
+    assert logs.exit_code == 0 and "get_order" in logs.output
+    assert "cancel_order" not in logs.output  # the forbidden change was never attempted
 
 
 def test_each_kind_of_expectation_fails_when_it_does_not_hold(tmp_path: Path) -> None:
@@ -120,8 +121,10 @@ def test_intents_are_worded_by_the_user_policy_and_assistant_turns_can_be_script
                 {"mentions": "shipped"},
             ],
         },
-        {"intent": {"tool": "cancel_order", "args": {"order_id": 1016}}},
-        {"intent": {"move": "confirm"}, "expect": [{"tool_called": {"name": "cancel_order"}}, {"no_write": True}]},
+        {
+            "intent": {"tool": "cancel_order", "args": {"order_id": 1016}},
+            "expect": [{"no_write": True}, {"mentions": "pending"}],
+        },
         {
             "say": "Which items are in it?",
             "assistant": {
@@ -148,7 +151,7 @@ def test_intents_are_worded_by_the_user_policy_and_assistant_turns_can_be_script
     book = PhraseBook(load_domain(EXAMPLES / "retail").tools)
     assert [(p.tool, p.args) for p in book.parse(lines[0])] == [("get_order", {"order_id": 1016})]
     assert [(p.tool, p.args) for p in book.parse(lines[1])] == [("cancel_order", {"order_id": 1016})]
-    assert lines[3] == "Which items are in it?"  # said verbatim
+    assert lines[2] == "Which items are in it?"  # said verbatim
     # a scripted assistant's calls run for real: a change it makes is a real write, and caught
     writes = [
         {

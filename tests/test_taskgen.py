@@ -97,6 +97,10 @@ def booking_domain(root: Path) -> Path:
             "Mark a slot as taken.",
         ),
     ]
+    free = {"read": "get_slot", "field": "taken", "allowed": [0], "reason": "only a free slot can be booked"}
+    for tool in tools:  # the policy's rule, declared so the assistant checks it before offering
+        if tool["name"] in ("book_appointment", "take_slot"):
+            tool["precondition"] = free
     (root / "tools.yaml").write_text(yaml.safe_dump(tools, sort_keys=False))
     return root
 
