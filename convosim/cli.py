@@ -214,6 +214,31 @@ def check(
     )
 
 
+@app.command("judge")
+@_command
+def judge_cmd(
+    domain: Annotated[Path, typer.Argument(help="Domain folder the dialogues were made in.")],
+    dialogues: Annotated[Path, typer.Argument(help="JSONL: one dialogue a line (OpenAI chat format + task_id).")],
+    tasks: Annotated[Path | None, typer.Option("--tasks", help="Task file (default DOMAIN/tasks.yaml).")] = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Verdicts JSONL (default DIALOGUES.verdicts.jsonl; never overwritten).")
+    ] = None,
+) -> None:
+    """Judge dialogues made anywhere with the run's validator; exit 1 if any is rejected."""
+    from convosim.runners.judge_dialogues import judge_file
+
+    target = out_file or dialogues.with_suffix(".verdicts.jsonl")
+    verdicts = judge_file(domain, dialogues, tasks, target)
+    for v in verdicts:
+        codes = ", ".join(sorted({r.code for r in v.reasons}))
+        status = "[green]accepted[/green]" if v.accepted else f"[red]rejected[/red] {codes}"
+        out.print(f"line {v.line:>5}  {v.task_id or '-':<14} {status}", highlight=False, soft_wrap=True)
+    rejected = sum(not v.accepted for v in verdicts)
+    out.print(f"{len(verdicts) - rejected} accepted, {rejected} rejected; verdicts with evidence: {target}")
+    if rejected:
+        raise typer.Exit(1)
+
+
 @tools_app.command("expand")
 @_command
 def tools_expand(

@@ -9,19 +9,23 @@ and reject none of the sessions as recorded.
 
 from __future__ import annotations
 
+import json
 import random
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 from punct_domain import build_punct_domain
+from typer.testing import CliRunner
 
 from convosim.agents.offline_language import READBACK
 from convosim.agents.offline_speech import expand
 from convosim.chat_format import chat_messages
+from convosim.cli import app
 from convosim.environments.domain import Domain, load_domain
 from convosim.environments.phrasing import label, render_value, spoken_value
 from convosim.environments.sql_checks import written_parameters
@@ -58,6 +62,7 @@ class Example:
     rubrics: dict[str, Rubric]
     checks: Checks
     sessions: list[SessionEnded]  # accepted, each with its transcript
+    tasks: Path  # the task file, for `convosim judge --tasks`
 
 
 def _ended(events: list[BaseEvent]) -> SessionEnded:
@@ -88,7 +93,7 @@ def examples(tmp_path_factory: pytest.TempPathFactory) -> list[Example]:
             ]
         finally:
             store.close()
-        out.append(Example(name, domain, rubrics, validator_checks(scenario, domain), ended))
+        out.append(Example(name, domain, rubrics, validator_checks(scenario, domain), ended, scenario.tasks))
     return out
 
 
@@ -697,3 +702,52 @@ def test_each_session_corruption_changes_only_what_it_claims(examples: list[Exam
         if corrupted is not None:
             assert corrupted.transcript != ended.transcript, kind
     assert judge(ended, example.rubrics[ended.task_id], example.checks)[0] == []
+
+
+def test_the_same_corruptions_are_caught_through_convosim_judge(examples: list[Example], tmp_path: Path) -> None:
+    """The entry point a user has: sessions as exported rows (OpenAI chat format + task id), judged
+    by `convosim judge`, which re-executes every call on a fresh database. Every other session of
+    each example, clean and with each corruption."""
+    rng = random.Random(99)
+    made: Counter[str] = Counter()
+    caught: Counter[str] = Counter()
+    false_rejections = 0
+    for example in examples:
+        rows: list[dict[str, Any]] = []
+        expected: list[tuple[str, str | None]] = []  # (kind, code) per line; code None: clean
+        for ended in example.sessions[::2]:
+            rows.append(
+                {"messages": openai_messages(example.domain.policy, ended.transcript), "task_id": ended.task_id}
+            )
+            expected.append(("clean", None))
+            for kind, (mutate, code) in SESSION_MUTATIONS.items():
+                corrupted = mutate(ended, example, rng)
+                if corrupted is not None:
+                    messages = openai_messages(example.domain.policy, corrupted.transcript)
+                    rows.append({"messages": messages, "task_id": ended.task_id})
+                    expected.append((kind, code))
+        path = tmp_path / f"{example.name}.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        out = tmp_path / f"{example.name}.verdicts.jsonl"
+        args = ["judge", str(example.domain.root), str(path), "--tasks", str(example.tasks), "--out", str(out)]
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 1, result.output  # some rows are rejected
+        verdicts = [json.loads(line) for line in out.read_text().splitlines()]
+        assert len(verdicts) == len(rows)
+        for (kind, code), verdict in zip(expected, verdicts, strict=True):
+            codes = {r["code"] for r in verdict["reasons"]}
+            if code is None:
+                false_rejections += bool(codes)
+                continue
+            made[kind] += 1
+            caught[kind] += code in codes
+    total, hits = sum(made.values()), sum(caught.values())
+    print(
+        f"\nthrough convosim judge: {hits}/{total} corruptions caught ({hits / total:.1%}), "
+        f"{false_rejections} clean rows rejected"
+    )
+    for kind in made:
+        print(f"  {kind:22} {caught[kind]:4}/{made[kind]}")
+    assert false_rejections == 0
+    assert total >= 300 and all(made[k] >= 5 for k in SESSION_MUTATIONS), made
+    assert hits / total >= 0.99
