@@ -208,9 +208,10 @@ def check(
     task_path = tasks or domain / "tasks.yaml"
     loaded = load_tasks(task_path, dom)[0] if task_path.exists() else []
     writes = sum(1 for t in dom.tools.values() if t.kind == "write")
+    whose = f"records belong to {dom.owner}" if dom.owner else "no owner table (privacy not checked)"
     out.print(
         f"{dom.name}: {len(dom.tools)} tools ({writes} writes), {len(dom.template.tables)} tables, "
-        f"{len(loaded)} tasks verified"
+        f"{len(loaded)} tasks verified; {whose}"
     )
 
 

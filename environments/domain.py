@@ -10,13 +10,17 @@ from __future__ import annotations
 import csv
 import string
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from convosim.environments.database import SchemaError, SeedError, SessionDatabase, TemplateDatabase
+from convosim.environments.introspect import introspect
+from convosim.environments.ownership import ownership
 from convosim.environments.phrasing import PhraseBook
+from convosim.environments.record_owners import OwnerError, RecordOwners
 from convosim.environments.simulation import DDL as SIMULATED_DDL
 from convosim.environments.simulation import TABLE as SIMULATED_TABLE
 from convosim.environments.sql_checks import SqlCheckError, check_tool_sql, output_columns
@@ -40,6 +44,9 @@ class DomainManifest(BaseModel):
     seed: str | None = None  # seed.yaml | seed.json | seed/ (one <table>.json/.yaml/.csv each)
     policy: str = "policy.md"
     tools: str | None = None  # tools.yaml (a list) | tools/ (one tool per file)
+    # The table of the people the assistant serves (customers, patients): whose records are whose.
+    # Default: the schema's one customer table, if it has one (environments/ownership.py).
+    owner: str | None = None
 
 
 @dataclass
@@ -53,6 +60,17 @@ class Domain:
     keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
     snapshot: Snapshot = field(default_factory=dict)
     template_hash: str = ""
+    owner: str | None = None  # the owner table (declared or found), for the privacy check
+
+    @cached_property
+    def record_owners(self) -> RecordOwners | None:
+        """Traces records to their owner on the pristine database (built on first use)."""
+        if self.owner is None:
+            return None
+        return RecordOwners.build(self.template.image, self.template.tables, self.owner)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "record_owners"}  # a live connection
 
     def __post_init__(self) -> None:
         probe = self.template.clone()
@@ -279,6 +297,12 @@ def load_domain(root: str | Path) -> Domain:
         # tools without SQL keep their simulated state beside the domain's own tables
         template = TemplateDatabase(schema_path.read_text(encoding="utf-8") + "\n" + SIMULATED_DDL, seed)
     tools = apply_output_schemas(root, tools)
+    owner = manifest.owner or _found_owner(template)
+    if owner is not None:
+        try:
+            RecordOwners.build(template.image, template.tables, owner).conn.close()
+        except OwnerError as exc:
+            raise ConvosimError(manifest_path, "owner", str(exc)) from exc
     ambiguous = PhraseBook(tools).ambiguities()
     if ambiguous:
         raise ConvosimError(sources[0], "phrasings", f"ambiguous phrasing: {ambiguous[0]}")
@@ -289,6 +313,7 @@ def load_domain(root: str | Path) -> Domain:
         policy=_load_policy(root, manifest, manifest_path),
         tools=tools,
         template=template,
+        owner=owner,
     )
     for name, tool in tools.items():
         env = domain.new_session()
@@ -300,6 +325,16 @@ def load_domain(root: str | Path) -> Domain:
             file, label = origins[name]
             raise ConvosimError(file, f"{label}.{'sql' if tool.sql else 'parameters'}", problem)
     return domain
+
+
+def _found_owner(template: TemplateDatabase) -> str | None:
+    """The schema's one customer table (a contact column, no reference to another such table)."""
+    db = template.clone()
+    try:
+        customers = ownership(introspect(db)).customers
+    finally:
+        db.close()
+    return next(iter(customers)) if len(customers) == 1 else None
 
 
 def _load_policy(root: Path, manifest: DomainManifest, manifest_path: Path) -> str:

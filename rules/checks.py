@@ -15,6 +15,7 @@ from typing import Any
 
 from convosim.environments.domain import SessionEnvironment
 from convosim.environments.phrasing import PhraseBook, label, render_value, spoken_value
+from convosim.environments.record_owners import RecordOwners
 from convosim.environments.sql_checks import output_columns
 from convosim.environments.tools import argument_errors
 from convosim.messages import (
@@ -28,7 +29,14 @@ from convosim.messages import (
 )
 from convosim.models import Rubric, ToolRequest, ToolSpec
 from convosim.rules.behaviours import REFUSAL_RE
-from convosim.rules.conduct import check_consent, check_leaks, check_raw_errors, check_refusals, check_repeats
+from convosim.rules.conduct import (
+    check_consent,
+    check_disclosure,
+    check_leaks,
+    check_raw_errors,
+    check_refusals,
+    check_repeats,
+)
 from convosim.rules.grounding import check_grounding, check_placeholders
 from convosim.rules.readbacks import check_readbacks
 from convosim.rules.replay import check_replay
@@ -164,6 +172,7 @@ class Checks:
     book: PhraseBook
     policy: str
     new_environment: Callable[[], SessionEnvironment] | None = None
+    owners: RecordOwners | None = None  # whose records are whose (None: the domain names no owner table)
 
     @cached_property
     def write_tools(self) -> frozenset[str]:
@@ -223,5 +232,7 @@ def judge(ended: SessionEnded, rubric: Rubric, checks: Checks) -> tuple[list[Rea
     if grounded:
         assert checks.new_environment is not None
         reasons += check_grounding(events, checks.policy, checks.labels)
+        if checks.owners is not None:
+            reasons += check_disclosure(events, rubric, checks.owners)
         reasons += check_replay(ended, checks.new_environment)
     return reasons, len(completed_subgoals(events, rubric, assistant_text))

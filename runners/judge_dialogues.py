@@ -283,6 +283,7 @@ def judge_file(domain_path: Path, dialogues: Path, tasks_path: Path | None, out_
         book=PhraseBook(domain.tools),
         policy=domain.policy,
         new_environment=domain.new_session,
+        owners=domain.record_owners,
     )
     side = _metadata(dialogues)
     verdicts = [

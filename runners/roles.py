@@ -77,6 +77,7 @@ def validator_checks(scenario: Scenario, domain: Domain, book: PhraseBook | None
         book=book or PhraseBook(domain.tools),
         policy=domain.policy,
         new_environment=domain.new_session if grounded_in_state(scenario, domain) else None,
+        owners=domain.record_owners,
     )
 
 

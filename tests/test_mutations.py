@@ -593,6 +593,53 @@ def leak_task(ended: SessionEnded, example: Example, rng: random.Random) -> Sess
     return _replace(ended, i, message.model_copy(update={"content": f"{message.content} {framed}"}))
 
 
+def disclose_other(ended: SessionEnded, example: Example, rng: random.Random) -> SessionEnded | None:
+    """A lookup lands on another person's record (re-run, so its output is that record), and the
+    assistant tells the user what it holds."""
+    owners = example.domain.record_owners
+    assert owners is not None
+    for i, event in enumerate(ended.transcript):
+        if not isinstance(event, ToolCallRequest):
+            continue
+        call = event.calls[0]
+        tool = example.domain.tools[call.name]
+        if tool.kind != "read" or not isinstance(call.arguments, dict) or not owners.owners(call.arguments):
+            continue
+        mine = owners.owners(call.arguments)
+        for key in sorted(call.arguments):
+            pool = sorted(
+                {row[key] for rows in example.domain.snapshot.values() for row in rows if row.get(key) is not None},
+                key=str,
+            )
+            rng.shuffle(pool)
+            for other in pool[:10]:
+                theirs = owners.owners({key: other})
+                if not theirs or theirs & mine:
+                    continue
+                corrupted = _rerun(ended, example, call.id, {**call.arguments, key: other})
+                if corrupted is None:
+                    continue
+                result = next(
+                    e for e in corrupted.transcript[i:] if isinstance(e, ToolResult) and e.results[0].call_id == call.id
+                )
+                rows = result.results[0].output
+                row = rows[0] if isinstance(rows, list) and rows else rows
+                known = _session_text(ended).casefold()  # a value the user's own records hold too is no secret
+                said = [
+                    f"the {label(k)} is {spoken_value(v)}"
+                    for k, v in sorted(row.items() if isinstance(row, dict) else [])
+                    if isinstance(v, str) and len(v) > 3 and v.casefold() not in known
+                ]
+                at = next((k for k, _ in _assistant_messages(corrupted) if k > i), None)
+                if not said or at is None:
+                    continue
+                message = corrupted.transcript[at]
+                return _replace(
+                    corrupted, at, message.model_copy(update={"content": f"{message.content} Also, {said[0]}."})
+                )
+    return None
+
+
 CONDUCT_MUTATIONS: dict[str, tuple[Mutation, str]] = {
     "drop_consent": (drop_consent, "write_without_confirmation"),
     "vague_readback": (vague_readback, "write_without_confirmation"),
@@ -605,6 +652,7 @@ CONDUCT_MUTATIONS: dict[str, tuple[Mutation, str]] = {
     "repeat_message": (repeat_message, "duplicate_turn"),
     "repeat_write": (repeat_write, "duplicate_turn"),
     "leak_task": (leak_task, "private_text_leaked"),
+    "disclose_other": (disclose_other, "other_party_disclosed"),
 }
 
 
@@ -706,7 +754,7 @@ def test_each_session_corruption_changes_only_what_it_claims(examples: list[Exam
 
 def test_the_same_corruptions_are_caught_through_convosim_judge(examples: list[Example], tmp_path: Path) -> None:
     """The entry point a user has: sessions as exported rows (OpenAI chat format + task id), judged
-    by `convosim judge`, which re-executes every call on a fresh database. Every other session of
+    by `convosim judge`, which re-executes every call on a fresh database. Every third session of
     each example, clean and with each corruption."""
     rng = random.Random(99)
     made: Counter[str] = Counter()
@@ -715,7 +763,7 @@ def test_the_same_corruptions_are_caught_through_convosim_judge(examples: list[E
     for example in examples:
         rows: list[dict[str, Any]] = []
         expected: list[tuple[str, str | None]] = []  # (kind, code) per line; code None: clean
-        for ended in example.sessions[::2]:
+        for ended in example.sessions[::3]:
             rows.append(
                 {"messages": openai_messages(example.domain.policy, ended.transcript), "task_id": ended.task_id}
             )
