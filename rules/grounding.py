@@ -33,6 +33,39 @@ _DAYS = "monday tuesday wednesday thursday friday saturday sunday"
 _UNITS = "and the of at on in per usd eur gbp dollars euros pounds"
 FORMAT_WORDS = frozenset((_MONTHS + " " + _DAYS + " " + _UNITS).split()) | {m[:3] for m in _MONTHS.split()}
 _HEAD = re.compile(r"[\s.,;:/-]+\S")  # where a longer value goes on past a cut
+_MONTH_NUMBER = {m: i for i, m in enumerate(_MONTHS.split(), start=1)} | {
+    m[:3]: i for i, m in enumerate(_MONTHS.split(), start=1)
+}
+# Capitalised, as months are written ("3 may apply" is not a date).
+_MONTH = r"(?:" + "|".join(sorted((m.capitalize() for m in _MONTH_NUMBER), key=len, reverse=True)) + r")\.?"
+# A date in any of the usual forms: 2026-05-16, May 16, 2026 / May 16th / 16 May 2026 / 16th of May.
+DATE = re.compile(
+    rf"\b(?P<y1>\d{{4}})-(?P<m1>\d{{1,2}})-(?P<d1>\d{{1,2}})(?!\d)"
+    rf"|\b(?P<m2>{_MONTH}) (?P<d2>\d{{1,2}})(?:st|nd|rd|th)?\b(?:,? (?P<y2>\d{{4}})\b)?"
+    rf"|\b(?P<d3>\d{{1,2}})(?:st|nd|rd|th)?(?: of)? (?P<m3>{_MONTH})(?:,? (?P<y3>\d{{4}})\b)?",
+)
+Day = tuple[int | None, int, int]
+
+
+def dates_in(text: str) -> list[tuple[tuple[int, int], Day]]:
+    """(span, (year or None, month, day)) of every date written in `text`, whatever its form."""
+    out = []
+    for m in DATE.finditer(text):
+        if m.group("y1"):
+            day: Day = (int(m.group("y1")), int(m.group("m1")), int(m.group("d1")))
+        else:
+            k = "2" if m.group("m2") else "3"
+            name = m.group("m" + k).lower().rstrip(".")
+            month = _MONTH_NUMBER.get(name) or _MONTH_NUMBER[name[:3]]
+            year = m.group("y" + k)
+            day = (int(year) if year else None, month, int(m.group("d" + k)))
+        if 1 <= day[1] <= 12 and 1 <= day[2] <= 31:
+            out.append((m.span(), day))
+    return out
+
+
+def without_dates(text: str) -> str:
+    return DATE.sub(" ", text)
 
 
 def leaves(value: Any) -> Iterable[Any]:
@@ -70,8 +103,15 @@ class Grounds:
     said: list[str] = field(default_factory=list)  # user messages and the policy
     values: set[str] = field(default_factory=set)  # whole values, casefolded
     numbers: set[float] = field(default_factory=set)
+    dates: set[Day] = field(default_factory=set)
+
+    def date_grounded(self, day: Day) -> bool:
+        """A date is grounded by one told with the same month and day, and the same year when both
+        name one: "May 14" is not grounded by a 14 seen anywhere, only by a date of May 14."""
+        return any((m, d) == day[1:] and (y is None or day[0] is None or y == day[0]) for y, m, d in self.dates)
 
     def add_said(self, text: str) -> None:
+        self.dates |= {d for _, d in dates_in(text)}
         self.said.append(text.casefold())
         self.texts.append(text.casefold())
         self.numbers |= numbers_in(text)
@@ -81,6 +121,7 @@ class Grounds:
         if isinstance(value, bool):
             return
         text = str(value)
+        self.dates |= {d for _, d in dates_in(text)}
         self.values.add(text.casefold())
         self.texts.append(text.casefold())
         if isinstance(value, int | float):
@@ -114,12 +155,16 @@ class Grounds:
             return False
         if self._within(folded, self.said):
             return True
-        # A value in the model's own format ("May 16" of 2026-05-16, "$1,059.90"): its numbers are
-        # grounded, and its words are grounded too or are words of a format (months, days).
+        # A value in the model's own format ("May 16" of 2026-05-16, "$1,059.90"): its dates are
+        # dates told, its numbers are grounded, and its words are told too or are words of a format.
+        days = dates_in(unquote(value).strip())  # months are matched as written, capitalised
+        if not all(self.date_grounded(day) for _, day in days):
+            return False
+        folded = without_dates(unquote(value).strip()).casefold()
         tokens = stated_tokens(folded)
         words = [w for w in re.findall(r"[^\W\d_]{3,}", folded) if w not in FORMAT_WORDS]
         return (
-            bool(tokens)
+            bool(tokens or days)
             and all(self.token_grounded(t) for t in tokens)
             and all(self._within(w, self.texts) for w in words)
         )
@@ -167,7 +212,8 @@ def check_grounding(events: list[BaseEvent], policy: str, labels: Iterable[str])
                 grounds.add_output(result.output)
         elif isinstance(event, AssistantMessage):
             text = event.content
-            bad = [t for t in stated_tokens(text) if not grounds.token_grounded(t)]
+            bad = [text[a:b] for (a, b), day in dates_in(text) if not grounds.date_grounded(day)]
+            bad += [t for t in stated_tokens(without_dates(text)) if not grounds.token_grounded(t)]
             bad += [unquote(q) for q in _QUOTED.findall(text) if not grounds.value_grounded(q)]
             bad += [
                 f"{k}: {v}"

@@ -15,6 +15,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from convosim.agents.offline_speech import expand
 from convosim.chat_format import chat_messages
 from convosim.cli import app
 from convosim.environments.domain import Domain, load_domain
-from convosim.environments.phrasing import label, render_value, spoken_value
+from convosim.environments.phrasing import SPOKEN_DATE, iso_date, label, render_value, spoken_value
 from convosim.environments.sql_checks import written_parameters
 from convosim.environments.tasks import load_tasks
 from convosim.messages import (
@@ -640,6 +641,65 @@ def disclose_other(ended: SessionEnded, example: Example, rng: random.Random) ->
     return None
 
 
+_DATE_FORMS = ["{month} {day}, {year}", "{day} {month} {year}", "{iso}", "{day}th of {month}", "{mon} {day}"]
+
+
+def _say_date(day: date, rng: random.Random) -> str:
+    form = rng.choice(_DATE_FORMS)
+    month = day.strftime("%B")
+    return form.format(month=month, mon=month[:3], day=day.day, year=day.year, iso=day.isoformat())
+
+
+def _day(spoken: str) -> date:
+    iso = iso_date(spoken)
+    assert iso is not None
+    return date.fromisoformat(iso)
+
+
+def _spoken_dates(ended: SessionEnded) -> Iterator[tuple[int, AssistantMessage, re.Match[str], date]]:
+    for i, message in _assistant_messages(ended):
+        for m in re.finditer(SPOKEN_DATE, message.content):
+            iso = iso_date(m.group(0))
+            if iso is not None:
+                yield i, message, m, date.fromisoformat(iso)
+
+
+def shift_date(ended: SessionEnded, example: Example, rng: random.Random) -> SessionEnded | None:
+    """A date the assistant states is moved by a few days (in any of the usual forms): its day and
+    month numbers may well appear elsewhere in the session, the date does not."""
+    text = _session_text(ended)
+    for i, message, m, day in _spoken_dates(ended):
+        for shift in (2, -3, 5, -6):
+            other = day + timedelta(days=shift)
+            if other.isoformat() not in text and (spoken := _say_date(other, rng)):
+                content = message.content[: m.start()] + spoken + message.content[m.end() :]
+                return _replace(ended, i, message.model_copy(update={"content": content}))
+    return None
+
+
+def test_a_date_said_in_any_form_is_grounded_by_the_date_it_was_told(examples: list[Example]) -> None:
+    """The same sessions with every stated date reworded (16 May 2026, 2026-05-16, 16th of May,
+    May 16) are still accepted: dates are compared as dates, not as strings."""
+    rng = random.Random(4)
+    reworded = 0
+    for example in examples:
+        for ended in example.sessions:
+            transcript = list(ended.transcript)
+            for i, message, _, _ in list(_spoken_dates(ended)):
+                content = re.sub(
+                    SPOKEN_DATE,
+                    lambda m: _say_date(date.fromisoformat(iso_date(m.group(0)) or ""), rng),
+                    message.content,
+                )
+                transcript[i] = message.model_copy(update={"content": content})
+                reworded += 1
+            changed = ended.model_copy(update={"transcript": tuple(transcript)})
+            reasons, _ = judge(changed, example.rubrics[ended.task_id], example.checks)
+            assert reasons == [], (ended.session_id, reasons)
+    print(f"{reworded} messages with dates reworded, all still accepted")
+    assert reworded >= 30
+
+
 CONDUCT_MUTATIONS: dict[str, tuple[Mutation, str]] = {
     "drop_consent": (drop_consent, "write_without_confirmation"),
     "vague_readback": (vague_readback, "write_without_confirmation"),
@@ -665,6 +725,7 @@ SESSION_MUTATIONS: dict[str, tuple[Mutation, str]] = {
     "confirm_unrequested": (confirm_unrequested, "readback_mismatch"),
     "wrong_row": (wrong_row, "state_mismatch"),
     "hide_refusal": (hide_refusal, "refusal_not_told"),
+    "shift_date": (shift_date, "ungrounded_value"),
     **CONDUCT_MUTATIONS,
 }
 
