@@ -257,7 +257,7 @@ def test_the_validator_catches_corrupted_sessions_of_an_imported_domain(tmp_path
         sessions = [_ended(list(store.events(r["session_id"]))) for r in store.sessions() if r["status"] == "accepted"]
     finally:
         store.close()
-    example = Example("clinic", domain, rubrics, validator_checks(scenario, domain), sessions)
+    example = Example("clinic", domain, rubrics, validator_checks(scenario, domain), sessions, scenario.tasks)
 
     def other_record(ended, example, rng):  # a write lands on another record, outputs consistent with it
         for event in ended.transcript:
