@@ -8,7 +8,7 @@
 #   2. the pip pinned in the lock itself is installed with --no-deps --require-hashes;
 #   3. the lock's wheels are downloaded, hash-checked, into a local wheelhouse (.cache/wheels);
 #   4. the lock is installed from that wheelhouse only (--no-index --no-deps --require-hashes);
-#   5. `pip check` proves the lock is complete (no missing transitive package or extra).
+#   5. packages the lock no longer pins are removed, and `pip check` proves the lock is complete.
 # Each step prints one line; a failure prints the line that matters, what to try, and the log path.
 
 WHEELHOUSE=${CONVOSIM_WHEELHOUSE:-.cache/wheels}
@@ -65,5 +65,22 @@ lock_venv() {
     "${pip[@]}" download --no-deps --require-hashes --only-binary=:all: -d "$WHEELHOUSE" -r "$lock"
   step "install $lock from the wheelhouse" \
     "${pip[@]}" install --no-index --find-links "$WHEELHOUSE" --no-deps --require-hashes -r "$lock"
+  step "remove what the lock no longer pins" _sync "$py" "$lock"
   step "pip check (the lock is complete)" "${pip[@]}" check
+}
+
+# _sync PY LOCK: uninstall every package of the venv that LOCK does not pin (the editable project aside),
+# so a venv that outlived a lock change holds exactly the lock.
+_sync() {
+  local py=$1 lock=$2 extra
+  extra=$("$py" - "$lock" <<'PY'
+import re, subprocess, sys
+norm = lambda n: re.sub(r"[-_.]+", "-", n).lower()
+pinned = {norm(m) for m in re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", open(sys.argv[1]).read(), re.M)}
+frozen = subprocess.run([sys.executable, "-m", "pip", "freeze", "--exclude-editable", "--all"],
+                        capture_output=True, text=True, check=True).stdout
+print(" ".join(n for n in re.findall(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==", frozen, re.M) if norm(n) not in pinned))
+PY
+)
+  [ -z "$extra" ] || "$py" -m pip uninstall -y $extra
 }
