@@ -173,7 +173,9 @@ class AssistantVoice:
     def error(self, message: str, args: dict[str, Any]) -> str:
         """A tool error in plain words: what it means for the user, never the database's message."""
         opening = expand(self.rng, "[I'm sorry|Unfortunately|I'm afraid|Sorry]")
-        return f"{opening}, I couldn't do that: {self._plain_error(message, args)}"
+        plain = self._plain_error(message, args)
+        plain = plain if plain.startswith(("I ", "I'")) else plain[:1].lower() + plain[1:]
+        return f"{opening}, I couldn't do that: {plain}"
 
     def _plain_error(self, message: str, args: dict[str, Any]) -> str:
         named = joined([f"{_record(k)} {render_value(v)}" for k, v in args.items() if _record(k)]) if args else ""
