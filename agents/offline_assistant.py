@@ -144,7 +144,8 @@ class OfflineAssistantPolicy:
         elif running is None:
             self.answers.append(self.voice.answer("results", "read", output, {}))
         else:
-            self.answers.append(self.voice.answer(running.tool.name, running.tool.kind, output, running.args))
+            told = self._record_keys(running) if running.tool.kind == "write" else running.args
+            self.answers.append(self.voice.answer(running.tool.name, running.tool.kind, output, told))
         return self._advance()
 
     # --- planning ---------------------------------------------------------------------------

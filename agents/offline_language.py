@@ -147,7 +147,8 @@ class AssistantVoice:
         return f"{opening}, I'll {label(action)} with {confirm_pairs(args)}. {expand(self.rng, CONFIRM_ASK)}"
 
     def answer(self, tool_name: str, kind: str, output: Any, args: dict[str, Any]) -> str:
-        """A successful tool output in sentences: only what the user did not just say, dates in words."""
+        """A successful tool output in sentences: only what the user did not just say (for a write,
+        `args` are the record's keys: whatever else it returns is what changed), dates in words."""
         if isinstance(output, list):
             noun = _noun(tool_name, len(output))
             if not output:
@@ -156,10 +157,11 @@ class AssistantVoice:
                 f"{_ordinal(i)}, {_stated(r, args) if isinstance(r, dict) else render_value(r)}"
                 for i, r in enumerate(output)
             ]
-            head = expand(self.rng, "[I found|There are|I can see|You have] {n} {noun}", n=len(output), noun=noun)
+            are = "There is" if len(output) == 1 else "There are"
+            head = expand(self.rng, "[I found|{are}|I can see|You have] {n} {noun}", n=len(output), noun=noun, are=are)
             return f"{head}: " + "; ".join(rows) + "."
-        if kind == "write":
-            body = _stated(output, {}, now=True) if isinstance(output, dict) else render_value(output)
+        if kind == "write":  # "is now" for what changed; the record's own key, which the user gave, goes unsaid
+            body = _stated(output, args, now=True) if isinstance(output, dict) else render_value(output)
             opening = expand(self.rng, "[Done|All set|That's done|Okay, that's done|The change is saved|Updated]")
             return f"{opening}: {body}."
         body = _stated(output, args) if isinstance(output, dict) else render_value(output)
