@@ -30,6 +30,7 @@ from convosim.messages import (
 from convosim.models import Rubric, ToolRequest, ToolSpec
 from convosim.rules.behaviours import REFUSAL_RE
 from convosim.rules.conduct import (
+    check_claims,
     check_consent,
     check_disclosure,
     check_leaks,
@@ -232,6 +233,7 @@ def judge(ended: SessionEnded, rubric: Rubric, checks: Checks) -> tuple[list[Rea
     if grounded:
         assert checks.new_environment is not None
         reasons += check_grounding(events, checks.policy, checks.labels)
+        reasons += check_claims(events, checks.policy)
         if checks.owners is not None:
             reasons += check_disclosure(events, rubric, checks.owners)
         reasons += check_replay(ended, checks.new_environment)
