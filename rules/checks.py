@@ -229,7 +229,7 @@ def judge(ended: SessionEnded, rubric: Rubric, checks: Checks) -> tuple[list[Rea
     reasons += check_raw_errors(events)
     reasons += check_repeats(events, checks.tools)
     reasons += check_leaks(events, checks.public_text)
-    reasons += check_readbacks(events, checks.tools)
+    reasons += check_readbacks(events, checks.tools, checks.labels)
     if grounded:
         assert checks.new_environment is not None
         reasons += check_grounding(events, checks.policy, checks.labels)

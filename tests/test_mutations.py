@@ -721,6 +721,70 @@ def unsupported_claim(ended: SessionEnded, example: Example, rng: random.Random)
     return _replace(ended, i, message.model_copy(update={"content": f"{message.content} {claim}"}))
 
 
+READBACK_WORDINGS = [
+    "So my {label} is now {value}, correct?", "Just to confirm, the {label} was changed to {value}?",
+    "And the {label} has been updated to {value}, right?", "Just to double-check: your {label} is now {value}?",
+    "So the {label} reads {value} now, yes?", "Is that right, the {label} was set to {value}?",
+]  # fmt: skip
+
+
+def _next_user(ended: SessionEnded, after: int) -> int | None:
+    return next(
+        (k for k in range(after + 1, len(ended.transcript)) if isinstance(ended.transcript[k], UserMessage)), None
+    )
+
+
+def _changed_fields(call: ToolCall, example: Example) -> list[str]:
+    written = written_parameters(example.domain.tools[call.name].sql or "")
+    return [k for k in sorted(call.arguments) if k in written] if isinstance(call.arguments, dict) else []
+
+
+def reworded_readback(ended: SessionEnded, example: Example, rng: random.Random) -> SessionEnded | None:
+    """After a change, the user reads back a wrong value in its own words (as an LLM user would)."""
+    for i, call in _successful_writes(ended, example):
+        after = next(
+            (k for k in range(i + 1, len(ended.transcript)) if isinstance(ended.transcript[k], UserMessage)), None
+        )
+        fields = _changed_fields(call, example)
+        if after is None or not fields:
+            continue
+        assert isinstance(call.arguments, dict)
+        taken = _session_text(ended) + example.domain.policy
+        wrong = _other_value(call.arguments[fields[0]], example, taken, rng)
+        line = rng.choice(READBACK_WORDINGS).format(label=label(fields[0]), value=render_value(wrong))
+        message = ended.transcript[after]
+        assert isinstance(message, UserMessage)
+        return _replace(ended, after, message.model_copy(update={"content": f"{line} {message.content}"}))
+    return None
+
+
+def test_a_right_read_back_in_any_wording_is_accepted(examples: list[Example]) -> None:
+    """The same read-backs with the value the write stored pass, however they are worded."""
+    rng = random.Random(12)
+    said = 0
+    for example in examples:
+        for ended in example.sessions:
+            for i, call in _successful_writes(ended, example):
+                after = next(
+                    (k for k in range(i + 1, len(ended.transcript)) if isinstance(ended.transcript[k], UserMessage)),
+                    None,
+                )
+                fields = _changed_fields(call, example)
+                if after is None or not fields:
+                    continue
+                assert isinstance(call.arguments, dict)
+                value = render_value(call.arguments[fields[0]])
+                line = rng.choice(READBACK_WORDINGS).format(label=label(fields[0]), value=value)
+                message = ended.transcript[after]
+                changed = _replace(ended, after, message.model_copy(update={"content": f"{line} {message.content}"}))
+                reasons, _ = judge(changed, example.rubrics[ended.task_id], example.checks)
+                assert [r for r in reasons if r.code == "readback_mismatch"] == [], (line, reasons)
+                said += 1
+                break
+    print(f"{said} right read-backs in other wordings, all accepted")
+    assert said >= 30
+
+
 CONDUCT_MUTATIONS: dict[str, tuple[Mutation, str]] = {
     "drop_consent": (drop_consent, "write_without_confirmation"),
     "vague_readback": (vague_readback, "write_without_confirmation"),
@@ -745,6 +809,7 @@ SESSION_MUTATIONS: dict[str, tuple[Mutation, str]] = {
     "inject_placeholder": (inject_placeholder, "unresolved_placeholder"),
     "tamper_output": (tamper_output, "tool_output_mismatch"),
     "confirm_unrequested": (confirm_unrequested, "readback_mismatch"),
+    "reworded_readback": (reworded_readback, "readback_mismatch"),
     "wrong_row": (wrong_row, "state_mismatch"),
     "hide_refusal": (hide_refusal, "refusal_not_told"),
     "shift_date": (shift_date, "ungrounded_value"),
