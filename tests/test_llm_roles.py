@@ -125,7 +125,7 @@ def test_faults_of_every_kind_never_lose_a_session(tmp_path, retail_dir, retail,
     kinds = (*FAULT_KINDS, *EXTRA_FAULTS)
     plan = FaultPlan({k: 0.2 / len(kinds) for k in kinds}, seed=3, retry_after_s=0.05, hang_s=1.5)
     plan.retry_after_date = transport == "openai-http"  # the HTTP-date form of Retry-After, too
-    n = 60  # every fault kind is still injected many times (about 240 faults)
+    n = 40  # every fault kind is still injected many times (about 160 faults)
     with ScriptedChatServer(responders, faults=plan) as srv:
         roles = {
             r: {

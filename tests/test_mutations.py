@@ -66,6 +66,9 @@ class Example:
     tasks: Path  # the task file, for `convosim judge --tasks`
 
 
+CORRUPTED = 40  # sessions of each domain that every corruption is applied to
+
+
 def _ended(events: list[BaseEvent]) -> SessionEnded:
     at = next(i for i, e in enumerate(events) if isinstance(e, SessionEnded))
     ended = events[at]
@@ -82,7 +85,7 @@ def examples(tmp_path_factory: pytest.TempPathFactory) -> list[Example]:
         ("telecom", EXAMPLES / "telecom" / "scenario.yaml"),
         ("punct", built),
     ):
-        scenario = scenario_for(path, sessions=48, seed=5)
+        scenario = scenario_for(path, sessions=170, seed=5)  # 510 clean sessions in all; the first 40 are corrupted
         folder = tmp_path_factory.mktemp(name)
         run(scenario, folder)
         domain = load_domain(scenario.domain)
@@ -684,7 +687,7 @@ def test_a_date_said_in_any_form_is_grounded_by_the_date_it_was_told(examples: l
     rng = random.Random(4)
     reworded = 0
     for example in examples:
-        for ended in example.sessions:
+        for ended in example.sessions[:CORRUPTED]:
             transcript = list(ended.transcript)
             for i, message, _, _ in list(_spoken_dates(ended)):
                 content = re.sub(
@@ -763,7 +766,7 @@ def test_a_right_read_back_in_any_wording_is_accepted(examples: list[Example]) -
     rng = random.Random(12)
     said = 0
     for example in examples:
-        for ended in example.sessions:
+        for ended in example.sessions[:CORRUPTED]:
             for i, call in _successful_writes(ended, example):
                 after = next(
                     (k for k in range(i + 1, len(ended.transcript)) if isinstance(ended.transcript[k], UserMessage)),
@@ -833,11 +836,13 @@ def test_the_validator_catches_at_least_99_percent_of_corruptions_and_rejects_no
     caught: Counter[str] = Counter()
     missed: list[tuple[str, str, list[str]]] = []
     for example in examples:
-        assert len(example.sessions) >= 40, f"{example.name}: too few accepted sessions to corrupt"
-        for ended in example.sessions:
+        assert len(example.sessions) >= 160, f"{example.name}: too few accepted sessions"
+        for n, ended in enumerate(example.sessions):
             reasons, _ = judge(ended, example.rubrics[ended.task_id], example.checks)
             if reasons:
                 false_rejections.append((ended.session_id, [r.code for r in reasons]))
+            if n >= CORRUPTED and not _refused(ended, example):
+                continue  # the first sessions, and every one whose task expects a refusal (they are rarer)
             for kind, (mutate, code) in SESSION_MUTATIONS.items():
                 corrupted = mutate(ended, example, rng)
                 if corrupted is None:
@@ -855,7 +860,7 @@ def test_the_validator_catches_at_least_99_percent_of_corruptions_and_rejects_no
             row_reasons = rows.check(ended.session_id, _row(example, ended))
             if row_reasons:
                 false_rejections.append((ended.session_id, [r.code for r in row_reasons]))
-        for ended in example.sessions:
+        for ended in example.sessions[:CORRUPTED]:
             row = _row(example, ended)
             for kind, corrupted, code in (
                 ("drop_system_prompt", {**row, "messages": row["messages"][1:]}, "missing_system_prompt"),
@@ -874,8 +879,8 @@ def test_the_validator_catches_at_least_99_percent_of_corruptions_and_rejects_no
         print(f"  {kind:20} {caught[kind]:4}/{made[kind]}")
     clean = sum(len(e.sessions) for e in examples)
     print(f"  false rejections: {len(false_rejections)} of {clean} clean sessions (and their rows)")
-    assert false_rejections == []
-    assert total >= 200
+    assert false_rejections == [] and clean >= 500
+    assert total >= 300
     assert set(made) == set(SESSION_MUTATIONS) | {"drop_system_prompt", "duplicate_exact", "duplicate_renamed"}
     assert all(made[k] >= 10 for k in made), made
     assert hits / total >= 0.99, missed[:10]
@@ -902,8 +907,8 @@ def test_each_session_corruption_changes_only_what_it_claims(examples: list[Exam
 
 def test_the_same_corruptions_are_caught_through_convosim_judge(examples: list[Example], tmp_path: Path) -> None:
     """The entry point a user has: sessions as exported rows (OpenAI chat format + task id), judged
-    by `convosim judge`, which re-executes every call on a fresh database. Every third session of
-    each example, clean and with each corruption."""
+    by `convosim judge`, which re-executes every call on a fresh database. Every third corrupted
+    session of each example (and of those whose task expects a refusal), clean and corrupted."""
     rng = random.Random(99)
     made: Counter[str] = Counter()
     caught: Counter[str] = Counter()
@@ -911,7 +916,8 @@ def test_the_same_corruptions_are_caught_through_convosim_judge(examples: list[E
     for example in examples:
         rows: list[dict[str, Any]] = []
         expected: list[tuple[str, str | None]] = []  # (kind, code) per line; code None: clean
-        for ended in example.sessions[::3]:
+        refusals = [e for e in example.sessions[CORRUPTED:] if _refused(e, example)]
+        for ended in example.sessions[:CORRUPTED:3] + refusals[::3]:
             rows.append(
                 {"messages": openai_messages(example.domain.policy, ended.transcript), "task_id": ended.task_id}
             )
