@@ -21,6 +21,7 @@ from convosim.messages import (
     UserMessage,
     Verdict,
 )
+from convosim.rules.grounding import fact_told
 
 TAGS = ("tool_error_recovery", "clarification", "change_of_mind", "multi_call_subgoal", "refusal")
 
@@ -47,8 +48,6 @@ def declines(events: list[BaseEvent]) -> list[tuple[int, str]]:
     """Assistant messages that say no to the user's request, other than reports of a failed call
     (a message after a failed call that names one of its values; `raw_tool_error` checks how)."""
     out = []
-    from convosim.rules.checks import fact_told  # the one matcher of facts (checks imports this module)
-
     args = {
         c.id: c.arguments
         for e in events

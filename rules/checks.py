@@ -7,14 +7,13 @@ bus, not what any agent believes happened.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 from convosim.environments.domain import SessionEnvironment
-from convosim.environments.phrasing import PhraseBook, label, render_value, spoken_value
+from convosim.environments.phrasing import PhraseBook, label
 from convosim.environments.record_owners import RecordOwners
 from convosim.environments.sql_checks import output_columns
 from convosim.environments.tools import argument_errors
@@ -38,22 +37,10 @@ from convosim.rules.conduct import (
     check_refusals,
     check_repeats,
 )
-from convosim.rules.grounding import check_grounding, check_placeholders
+from convosim.rules.grounding import check_grounding, check_placeholders, fact_told
 from convosim.rules.readbacks import check_readbacks
 from convosim.rules.replay import check_replay
 from convosim.rules.user_rules import UserRules
-
-_NUMBER = re.compile(r"(?<![\w.])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?")
-
-
-def fact_told(value: Any, text: str) -> bool:
-    """Was `value` stated in `text`? Numbers match however they are written (59.9, 59.90,
-    $1,059.90), text case-insensitively: an LLM assistant need not echo a tool's exact spelling."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return any(abs(float(m.replace(",", "")) - float(value)) < 0.005 for m in _NUMBER.findall(text))
-    if value is None or value == "":  # an empty value is told by saying there is none
-        return re.search(r"\b(no|none|not set|empty|n/a)\b", text, re.IGNORECASE) is not None
-    return any(form.lower() in text.lower() for form in (render_value(value), spoken_value(value)))
 
 
 def _agreement(args: dict[str, Any], gold: dict[str, Any]) -> int:

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from convosim.environments.phrasing import QUOTED, SPOKEN_DATE, unquote
+from convosim.environments.phrasing import QUOTED, SPOKEN_DATE, render_value, spoken_value, unquote
 from convosim.messages import AssistantMessage, BaseEvent, Reason, ToolCallRequest, ToolResult, UserMessage
 from convosim.models import PLACEHOLDER
 
@@ -66,6 +66,19 @@ def dates_in(text: str) -> list[tuple[tuple[int, int], Day]]:
 
 def without_dates(text: str) -> str:
     return DATE.sub(" ", text)
+
+
+_WRITTEN_NUMBER = re.compile(r"(?<![\w.])-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?")
+
+
+def fact_told(value: Any, text: str) -> bool:
+    """Was `value` stated in `text`? Numbers match however they are written (59.9, 59.90,
+    $1,059.90), text case-insensitively: an LLM assistant need not echo a tool's exact spelling."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return any(abs(float(m.replace(",", "")) - float(value)) < 0.005 for m in _WRITTEN_NUMBER.findall(text))
+    if value is None or value == "":  # an empty value is told by saying there is none
+        return re.search(r"\b(no|none|not set|empty|n/a)\b", text, re.IGNORECASE) is not None
+    return any(form.lower() in text.lower() for form in (render_value(value), spoken_value(value)))
 
 
 def leaves(value: Any) -> Iterable[Any]:
