@@ -92,49 +92,32 @@ class _Transcript:
     def _error(self, field: str, message: str) -> ConvosimError:
         return ConvosimError(self.where[0], f"line {self.where[1]}.{field}", message)
 
+    def _emit(
+        self,
+        kind: type[UserMessage | AssistantMessage | ToolCallRequest | ToolResult],
+        sender: str,
+        recipient: str,
+        **fields: Any,
+    ) -> None:
+        """One event of this session at the current turn, numbered in order."""
+        common = {"id": self._id(), "session_id": self.session_id, "turn": self.turn}
+        self.events.append(kind.model_validate({**common, "sender": sender, "recipient": recipient, **fields}))
+
     def add(self, k: int, message: dict[str, Any]) -> None:
-        role, sid = message.get("role"), self.session_id
+        role = message.get("role")
         if role == "system":
             return
+        if role in ("user", "assistant"):
+            self._flush()  # a call whose output the file does not hold gets the real one first
         if role == "user":
-            self._flush()
             self.turn += 1
-            self.events.append(
-                UserMessage(
-                    id=self._id(),
-                    session_id=sid,
-                    turn=self.turn,
-                    sender="user",
-                    recipient="assistant",
-                    content=str(message.get("content") or ""),
-                )
-            )
+            self._emit(UserMessage, "user", "assistant", content=str(message.get("content") or ""))
         elif role == "assistant" and message.get("tool_calls"):
-            self._flush()
             calls = tuple(self._call(k, j, c) for j, c in enumerate(message["tool_calls"]))
             self.pending |= {c.id: c for c in calls}
-            self.events.append(
-                ToolCallRequest(
-                    id=self._id(),
-                    session_id=sid,
-                    turn=self.turn,
-                    sender="assistant",
-                    recipient="tool_executor",
-                    calls=calls,
-                )
-            )
+            self._emit(ToolCallRequest, "assistant", "tool_executor", calls=calls)
         elif role == "assistant":
-            self._flush()
-            self.events.append(
-                AssistantMessage(
-                    id=self._id(),
-                    session_id=sid,
-                    turn=self.turn,
-                    sender="assistant",
-                    recipient="user",
-                    content=str(message.get("content") or ""),
-                )
-            )
+            self._emit(AssistantMessage, "assistant", "user", content=str(message.get("content") or ""))
         elif role == "tool":
             call = self.pending.pop(str(message.get("tool_call_id")), None)
             if call is None:
@@ -169,16 +152,7 @@ class _Transcript:
                 is_error=isinstance(recorded, dict) and set(recorded) == {"error"},
             )
         )
-        self.events.append(
-            ToolResult(
-                id=self._id(),
-                session_id=self.session_id,
-                turn=self.turn,
-                sender="tool_executor",
-                recipient="assistant",
-                results=(output,),
-            )
-        )
+        self._emit(ToolResult, "tool_executor", "assistant", results=(output,))
 
     def _flush(self) -> None:
         """Calls whose output the file does not hold get the real one."""
